@@ -1,0 +1,10 @@
+"""Benchmarks: ``python -m unite_mol.bench <name> [options]``.
+
+Each benchmark is a module of this package with a ``main(argv) -> int`` function; results are written
+under ``benchmarks/`` with the command, machine, commit and wall-clock that produced them.
+"""
+
+BENCHMARKS = {
+    "qm9": "unite_mol.bench.qm9",
+    "metrics": "unite_mol.bench.metrics_speed",
+}
