@@ -1,0 +1,7 @@
+"""Data: QM9 offline, batching for models, the processed-data cache."""
+
+from unite_mol.data.batching import BucketBatchSampler, MolBatch, collate, collate_arrays, masked_center, random_rotations, rotate
+from unite_mol.data.qm9 import QM9Split, qm9
+
+__all__ = ["qm9", "QM9Split", "MolBatch", "collate", "collate_arrays", "masked_center", "random_rotations",
+           "rotate", "BucketBatchSampler"]

@@ -1,0 +1,152 @@
+"""Batches of molecules for models: padded tensors plus masks, centring, random rotations, bucketing.
+
+A :class:`MolBatch` holds ``numbers`` ``(B, N)`` (0 marks padding), ``positions`` ``(B, N, 3)`` in
+Angstrom and ``mask`` ``(B, N)`` (True for real atoms). Every helper here respects the mask: padded
+positions are kept at exactly zero, centring averages over real atoms only.
+
+Randomness is explicit: functions that draw take a ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from unite_mol.molecule import Molecule
+
+
+@dataclass
+class MolBatch:
+    numbers: torch.Tensor    # (B, N) int64, 0 = padding
+    positions: torch.Tensor  # (B, N, 3) float32, zero at padding
+    mask: torch.Tensor       # (B, N) bool
+
+    def to(self, device: torch.device | str) -> "MolBatch":
+        return MolBatch(self.numbers.to(device), self.positions.to(device), self.mask.to(device))
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        return self.mask.sum(dim=1)
+
+    def __len__(self) -> int:
+        return int(self.numbers.shape[0])
+
+    def molecules(self) -> list[Molecule]:
+        """Back to :class:`Molecule` objects (padding dropped)."""
+        out = []
+        for z, x, m in zip(self.numbers.cpu(), self.positions.detach().cpu().double(), self.mask.cpu()):
+            out.append(Molecule(z[m].numpy(), x[m].numpy()))
+        return out
+
+
+def masked_center(positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Subtract each molecule's mean position over real atoms; padding stays zero.  (B, N, 3) -> (B, N, 3)"""
+    m = mask.unsqueeze(-1).to(positions.dtype)                               # (B, N, 1)
+    mean = (positions * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)  # (B, 1, 3)
+    return (positions - mean) * m                                           # (B, N, 3)
+
+
+def collate(molecules: Sequence[Molecule], *, center: bool = True, max_atoms: int | None = None) -> MolBatch:
+    """Pad a list of molecules into a :class:`MolBatch`.
+
+    Raises:
+        ValueError: if a molecule has more atoms than ``max_atoms`` (the model's limit), naming it.
+    """
+    if len(molecules) == 0:
+        raise ValueError("cannot collate an empty list of molecules")
+    sizes = [m.num_atoms for m in molecules]
+    if max_atoms is not None and max(sizes) > max_atoms:
+        k = int(np.argmax(sizes))
+        raise ValueError(f"molecule {k} ({molecules[k]!r}) has {sizes[k]} atoms; the model supports at most {max_atoms}")
+    n = max(sizes)
+    numbers = torch.zeros(len(molecules), n, dtype=torch.long)
+    positions = torch.zeros(len(molecules), n, 3, dtype=torch.float32)
+    for b, m in enumerate(molecules):
+        numbers[b, : m.num_atoms] = torch.from_numpy(m.numbers)
+        positions[b, : m.num_atoms] = torch.from_numpy(m.positions).float()
+    mask = numbers > 0
+    if center:
+        positions = masked_center(positions, mask)
+    return MolBatch(numbers, positions, mask)
+
+
+def collate_arrays(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+                   *, center: bool = True) -> MolBatch:
+    """Fast path for flat per-atom arrays (as in :class:`unite_mol.data.QM9Split`): molecules ``rows``."""
+    starts, ends = offsets[rows], offsets[rows + 1]
+    sizes = ends - starts
+    n = int(sizes.max())
+    b = len(rows)
+    col = np.arange(n)[None, :]
+    valid = col < sizes[:, None]                                   # (B, N)
+    src = np.where(valid, starts[:, None] + col, 0)                # (B, N)
+    z = np.where(valid, numbers[src], 0)
+    x = np.where(valid[..., None], positions[src], 0.0)
+    out = MolBatch(torch.from_numpy(z.astype(np.int64)), torch.from_numpy(x.astype(np.float32)),
+                   torch.from_numpy(valid))
+    if center:
+        out.positions = masked_center(out.positions, out.mask)
+    assert out.positions.shape == (b, n, 3)
+    return out
+
+
+def random_rotations(n: int, *, generator: torch.Generator | None = None, dtype=torch.float32,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` rotation matrices drawn uniformly from SO(3) (Haar measure).  -> (n, 3, 3)
+
+    A normalised 4-D Gaussian is a uniform unit quaternion; e3nn turns it into a matrix. (e3nn's own
+    ``o3.rand_matrix`` takes no generator, and randomness here must be explicit.)
+    """
+    from e3nn import o3
+
+    q = torch.randn(n, 4, generator=generator, dtype=torch.float64, device=generator.device if generator is not None else device)
+    q = q / q.norm(dim=-1, keepdim=True)
+    return o3.quaternion_to_matrix(q).to(dtype=dtype, device=device)
+
+
+def rotate(batch: MolBatch, rotations: torch.Tensor) -> MolBatch:
+    """Rotate each molecule about the origin: ``x @ R^T``.  rotations: (B, 3, 3)"""
+    pos = torch.einsum("bnj,bij->bni", batch.positions, rotations.to(batch.positions))  # (B, N, 3)
+    return MolBatch(batch.numbers, pos * batch.mask.unsqueeze(-1), batch.mask)
+
+
+class BucketBatchSampler:
+    """Batches of similar-sized molecules, reshuffled every epoch, deterministic given (seed, epoch).
+
+    Each epoch permutes the molecules, cuts the permutation into pools of ``pool`` batches, sorts each
+    pool by size and cuts it into batches, then shuffles the batch order. Padding waste drops to a few
+    percent while batches stay random.
+    """
+
+    def __init__(self, sizes: np.ndarray, batch_size: int, *, seed: int, pool: int = 50, drop_last: bool = True):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.sizes = np.asarray(sizes)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.pool = pool
+        self.drop_last = drop_last
+
+    def epoch(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        perm = rng.permutation(len(self.sizes))
+        chunk = self.batch_size * self.pool
+        batches = []
+        for start in range(0, len(perm), chunk):
+            part = perm[start: start + chunk]
+            part = part[np.argsort(self.sizes[part], kind="stable")]
+            for s in range(0, len(part), self.batch_size):
+                bt = part[s: s + self.batch_size]
+                if len(bt) == self.batch_size or not self.drop_last:
+                    batches.append(bt)
+        order = rng.permutation(len(batches))
+        return [batches[i] for i in order]
+
+    def __len__(self) -> int:
+        return len(self.epoch(0))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.epoch(0))
