@@ -1,0 +1,121 @@
+"""The domain-agnostic core: configs, gradients and stop-gradient, sharing, masking, samplers."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import qm9_batch, tiny_model
+from unite_mol.core import GEConfig, UniteConfig, preset, sample, unite_terms
+from unite_mol.core.flow import interpolate, sample_time, velocity
+from unite_mol.data import MolBatch
+
+
+def grads(loss, params):
+    gs = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    return [g is not None and bool(g.abs().sum() > 0) for g in gs]
+
+
+def test_bad_configs_raise_clear_errors():
+    with pytest.raises(ValueError, match="divisible by heads"):
+        GEConfig(width=30, heads=4)
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        GEConfig(depth=0)
+    with pytest.raises(ValueError, match="unknown model preset 'GE-XL'"):
+        preset("GE-XL")
+    with pytest.raises(ValueError, match="unknown GEConfig fields"):
+        GEConfig.from_dict({"width": 64, "wdith": 3})
+    with pytest.raises(ValueError, match="flow_copies"):
+        UniteConfig(flow_copies=-1)
+    with pytest.raises(ValueError, match="decoder_noise_prob"):
+        UniteConfig(decoder_noise_prob=1.5)
+
+
+def test_recon_reaches_encoder_and_decoder_flow_stops_at_clean_latent():
+    model = tiny_model()
+    terms = unite_terms(model, qm9_batch(), torch.Generator().manual_seed(0), UniteConfig(stop_grad=True))
+    enc = [model.adapter.elem_embed.weight, model.ge.blocks[0].attn.qkv.weight]
+    dec = [model.decoder.blocks[0].mlp.down.weight, model.adapter.coord_head.weight]
+    assert all(grads(terms["recon"], enc + dec))
+    # the flow loss does not reach the clean latent, nor the data-embedding path that only feeds it
+    assert torch.autograd.grad(terms["flow"], terms["z0"], allow_unused=True, retain_graph=True)[0] is None
+    assert grads(terms["flow"], [model.adapter.elem_embed.weight, model.adapter.coord_in.weight]) == [False, False]
+    # ... but reaches the shared GE weights through the denoising pass, and never the decoder
+    assert grads(terms["flow"], [model.ge.blocks[0].attn.qkv.weight, model.ge.time_mlp[0].weight]) == [True, True]
+    assert grads(terms["flow"], dec) == [False, False]
+
+
+def test_without_stop_gradient_flow_reaches_clean_latent_and_data_path():
+    model = tiny_model()
+    terms = unite_terms(model, qm9_batch(), torch.Generator().manual_seed(0), UniteConfig(stop_grad=False))
+    g = torch.autograd.grad(terms["flow"], terms["z0"], allow_unused=True, retain_graph=True)[0]
+    assert g is not None and g.abs().sum() > 0
+    assert grads(terms["flow"], [model.adapter.elem_embed.weight]) == [True]
+
+
+def test_shared_weights_share_and_separate_weights_separate():
+    shared = tiny_model()
+    assert shared.denoiser is shared.ge and shared.ge_denoise is None
+    assert not any(k.startswith("ge_denoise.") for k in shared.state_dict())
+    sep = tiny_model(shared_weights=False)
+    n_shared = sum(p.numel() for p in shared.parameters())
+    n_ge = sum(p.numel() for p in shared.ge.parameters())
+    assert sum(p.numel() for p in sep.parameters()) == n_shared + n_ge
+    terms = unite_terms(sep, qm9_batch(), torch.Generator().manual_seed(0), UniteConfig())
+    qkv_tok, qkv_den = sep.ge.blocks[0].attn.qkv.weight, sep.ge_denoise.blocks[0].attn.qkv.weight
+    assert grads(terms["flow"], [qkv_tok, qkv_den]) == [False, True]
+    assert grads(terms["recon"], [qkv_tok, qkv_den]) == [True, False]
+
+
+def test_latents_equivariant_to_atom_order_and_blind_to_padding():
+    model = tiny_model().eval()
+    batch = qm9_batch(range(4))
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(*batch.mask.shape, model.config.latent_dim, generator=g) * batch.mask.unsqueeze(-1)
+    z = model.tokenize(model.adapter.embed(batch), noise)
+    # permute the real atoms of molecule 0 (and its noise): latents permute the same way
+    n0 = int(batch.mask[0].sum())
+    perm = torch.randperm(n0, generator=g)
+    nb, xb, nz = batch.numbers.clone(), batch.positions.clone(), noise.clone()
+    nb[0, :n0], xb[0, :n0], nz[0, :n0] = batch.numbers[0, perm], batch.positions[0, perm], noise[0, perm]
+    zp = model.tokenize(model.adapter.embed(MolBatch(nb, xb, batch.mask)), nz)
+    torch.testing.assert_close(zp[0, :n0], z[0, perm], atol=1e-5, rtol=1e-4)
+    # extra padding (with garbage in the padded latent slots) changes nothing
+    pad = 7
+    padded = MolBatch(torch.nn.functional.pad(batch.numbers, (0, pad)), torch.nn.functional.pad(batch.positions, (0, 0, 0, pad)),
+                      torch.nn.functional.pad(batch.mask, (0, pad)))
+    pnoise = torch.cat([noise, 100 * torch.randn(noise.shape[0], pad, noise.shape[2], generator=g)], dim=1)
+    zpad = model.tokenize(model.adapter.embed(padded), pnoise)
+    torch.testing.assert_close(zpad[:, : z.shape[1]], z, atol=1e-5, rtol=1e-4)
+    assert torch.all(zpad[:, z.shape[1]:] == 0)
+    # denoising pass likewise ignores padding
+    t = torch.full((4,), 0.3)
+    d0 = model.denoise(noise, t, batch.mask)
+    d1 = model.denoise(pnoise, t, padded.mask)
+    torch.testing.assert_close(d1[:, : z.shape[1]], d0, atol=1e-5, rtol=1e-4)
+
+
+def test_interpolant_velocity_and_time_sampling():
+    z0, eps = torch.randn(3, 5, 2), torch.randn(3, 5, 2)
+    t = torch.tensor([0.0, 0.5, 0.9])
+    zt = interpolate(z0, eps, t)
+    torch.testing.assert_close(zt[0], eps[0])
+    torch.testing.assert_close(velocity(z0, zt, t), z0 - eps)                 # exact where 1 - t >= clamp
+    ts = sample_time(20_000, generator=torch.Generator().manual_seed(0), shift=0.5)
+    assert 0 < ts.min() and ts.max() < 1
+    assert abs(float(ts.median()) - 1 / 3) < 0.02                            # median of shifted logit-normal(0,1)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun"])
+def test_sampler_integrates_analytic_gaussian_flow(method):
+    mu, s = torch.tensor([2.0, -1.0]), torch.tensor([0.5, 1.5])
+
+    def denoise(z, t):  # E[z0 | z_t] for z0 ~ N(mu, s^2), z_t = t z0 + (1 - t) eps
+        t = t.view(-1, 1, 1)
+        return mu + t * s ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2) * (z - t * mu)
+
+    noise = torch.randn(20_000, 1, 2, generator=torch.Generator().manual_seed(0))
+    z = sample(denoise, noise, steps=100 if method == "euler" else 50, method=method)
+    torch.testing.assert_close(z.mean(dim=(0, 1)), mu, atol=0.03, rtol=0)
+    torch.testing.assert_close(z.std(dim=(0, 1)), s, atol=0.03, rtol=0.02)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        sample(denoise, noise, method="rk4")

@@ -1,0 +1,268 @@
+"""The Generative Encoder (GE) and the decoder trunk: pure, domain-agnostic transformers.
+
+The GE maps latent tokens ``z`` (B, N, d_z), a time ``t`` (B,) and a condition (B,) to a clean-latent
+estimate (B, N, d_z) through a final LayerNorm with learnable affine. Data enters through one of two
+doors, chosen by the domain adapter:
+
+* ``data_add`` (B, N, width): a per-slot embedding added to the latent tokens (molecules: one latent per
+  atom, so latent slot k *is* atom k and no positional encoding is needed; the GE stays equivariant to
+  the order of the slots);
+* ``data_prefix`` (B, L, width) with ``prefix_mask``: extra tokens placed before the latent slots
+  (images: patch tokens followed by latent register tokens, as in the paper).
+
+The tokenization pass calls the GE with data, ``t = 0`` (full noise) and the null condition; the
+denoising pass calls it on noisy latents without data. Which pass is which, and every loss, lives outside
+this file (:mod:`unite_mol.core.unite`).
+
+Blocks follow the UNITE paper: RMSNorm, QK-norm, SwiGLU, adaLN-zero conditioning on time and condition,
+and an extra RMSNorm at the end of each block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GEConfig:
+    """Size and shape of a Generative Encoder. Presets: :data:`PRESETS`."""
+
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    latent_dim: int = 8
+    num_conditions: int = 1      # condition ids 0..num_conditions-1; id num_conditions is the null condition
+    decoder_width: int = 128
+    decoder_depth: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("width", "depth", "heads", "latent_dim", "decoder_width", "decoder_depth"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"GEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ValueError(f"GEConfig.width ({self.width}) must be divisible by heads ({self.heads})")
+        if (self.width // self.heads) % 2:
+            raise ValueError(f"GEConfig head dimension width/heads = {self.width // self.heads} must be even")
+        if self.decoder_width % self.heads:
+            raise ValueError(f"GEConfig.decoder_width ({self.decoder_width}) must be divisible by heads ({self.heads})")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"GEConfig.mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if self.num_conditions < 0:
+            raise ValueError(f"GEConfig.num_conditions must be >= 0, got {self.num_conditions}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GEConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown GEConfig fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+#: Named size presets. "GE-S" is the paper's small model (about 33M parameters in the GE and decoder).
+PRESETS: dict[str, GEConfig] = {
+    "GE-T": GEConfig(width=64, depth=2, heads=4, latent_dim=8, decoder_width=64, decoder_depth=1),
+    "GE-CPU": GEConfig(width=192, depth=6, heads=6, latent_dim=8, decoder_width=192, decoder_depth=3),
+    "GE-S": GEConfig(width=384, depth=12, heads=6, latent_dim=16, decoder_width=384, decoder_depth=12),
+    "GE-B": GEConfig(width=768, depth=12, heads=12, latent_dim=32, decoder_width=768, decoder_depth=12),
+}
+
+
+def preset(name: str, **overrides) -> GEConfig:
+    """A named preset, optionally with fields overridden.
+
+    Raises:
+        ValueError: for an unknown preset name.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+    return GEConfig.from_dict({**PRESETS[name].to_dict(), **overrides})
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x * self.weight.float()).to(dtype)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with QK-norm and an optional additive bias / key mask."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width, bias=False)
+        self.q_norm = RMSNorm(width // heads)
+        self.k_norm = RMSNorm(width // heads)
+        self.proj = nn.Linear(width, width, bias=False)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        b, n, w = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
+        q, k = self.q_norm(q), self.k_norm(k)                                                      # (B, H, T, Dh)
+        if x.is_cuda:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)                       # (B, H, T, Dh)
+        else:  # for short sets, plain math attention is several times faster than SDPA's CPU kernels
+            s = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)                                  # (B, H, T, T)
+            s = s.masked_fill(~attn_mask, float("-inf"))                                           # (B, H, T, T)
+            y = s.softmax(dim=-1) @ v                                                              # (B, H, T, Dh)
+        return self.proj(y.transpose(1, 2).reshape(b, n, w))                                       # (B, T, W)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, width: int, ratio: float):
+        super().__init__()
+        hidden = int(2 * ratio * width / 3)
+        hidden = 8 * ((hidden + 7) // 8)
+        self.gate_up = nn.Linear(width, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)   # (B, T, hidden) each
+        return self.down(F.silu(gate) * up)           # (B, T, W)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-zero modulation (shift, scale, gate for attention and MLP)."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, conditioned: bool):
+        super().__init__()
+        self.norm1 = RMSNorm(width)
+        self.attn = Attention(width, heads)
+        self.norm2 = RMSNorm(width)
+        self.mlp = SwiGLU(width, mlp_ratio)
+        self.norm_out = RMSNorm(width)
+        self.ada = nn.Linear(width, 6 * width) if conditioned else None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None, attn_mask: torch.Tensor) -> torch.Tensor:
+        if self.ada is not None:
+            s1, sc1, g1, s2, sc2, g2 = self.ada(F.silu(c)).unsqueeze(1).chunk(6, dim=-1)   # 6 x (B, 1, W)
+            x = x + g1 * self.attn(self.norm1(x) * (1 + sc1) + s1, attn_mask)                # (B, T, W)
+            x = x + g2 * self.mlp(self.norm2(x) * (1 + sc2) + s2)                            # (B, T, W)
+        else:
+            x = x + self.attn(self.norm1(x), attn_mask)
+            x = x + self.mlp(self.norm2(x))
+        return self.norm_out(x)                                                              # (B, T, W)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal embedding of t in [0, 1] (scaled by 1000).  (B,) -> (B, dim)"""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]                       # (B, half)
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)           # (B, dim)
+
+
+def key_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Boolean attention mask letting every query see only real keys.  (B, T) -> (B, 1, 1, T)"""
+    return mask[:, None, None, :]
+
+
+class GenerativeEncoder(nn.Module):
+    """The GE: one transformer that tokenizes (with data, t=0) and denoises (noisy latents, any t)."""
+
+    def __init__(self, config: GEConfig):
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.latent_in = nn.Linear(config.latent_dim, w)
+        self.time_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
+        self.cond_embed = nn.Embedding(config.num_conditions + 1, w)      # last id = null condition
+        self.blocks = nn.ModuleList(Block(w, config.heads, config.mlp_ratio, True) for _ in range(config.depth))
+        self.out_norm = RMSNorm(w)
+        self.out = nn.Linear(w, config.latent_dim)
+        self.latent_norm = nn.LayerNorm(config.latent_dim, elementwise_affine=True)
+        self.reset_parameters()
+
+    @property
+    def null_condition(self) -> int:
+        return self.config.num_conditions
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        nn.init.normal_(self.cond_embed.weight, std=0.02)
+        for blk in self.blocks:          # adaLN-zero: every block starts as the identity
+            nn.init.zeros_(blk.ada.weight)
+            nn.init.zeros_(blk.ada.bias)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, *, cond: torch.Tensor | None = None,
+                data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
+                prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Clean-latent estimate.
+
+        Args:
+            z: latent tokens (B, N, d_z): noise in the tokenization pass, z_t in the denoising pass.
+            t: times (B,) in [0, 1]; 0 is pure noise.
+            mask: (B, N) True for real latent slots.
+            cond: (B,) condition ids; ``None`` means the null condition.
+            data_add: (B, N, W) data embedding added slot-wise (molecules).
+            data_prefix, prefix_mask: (B, L, W) and (B, L) data tokens placed before the slots (images).
+            pos: (B or 1, N, W) positional embedding of the slots (images only).
+        Returns:
+            (B, N, d_z) through the output LayerNorm; padded slots are zero.
+        """
+        b, n, _ = z.shape
+        if cond is None:
+            cond = torch.full((b,), self.null_condition, dtype=torch.long, device=z.device)
+        c = self.time_mlp(timestep_embedding(t, self.config.width).to(z.dtype)) + self.cond_embed(cond)  # (B, W)
+        h = self.latent_in(z)                                                    # (B, N, W)
+        if pos is not None:
+            h = h + pos                                                          # (B, N, W)
+        if data_add is not None:
+            h = h + data_add                                                     # (B, N, W)
+        full_mask = mask
+        if data_prefix is not None:
+            pm = prefix_mask if prefix_mask is not None else torch.ones(data_prefix.shape[:2], dtype=torch.bool, device=z.device)
+            h = torch.cat([data_prefix, h], dim=1)                               # (B, L+N, W)
+            full_mask = torch.cat([pm, mask], dim=1)                             # (B, L+N)
+        am = key_mask(full_mask)                                                 # (B, 1, 1, T)
+        for blk in self.blocks:
+            h = blk(h, c, am)                                                    # (B, T, W)
+        h = h[:, -n:]                                                            # (B, N, W)
+        out = self.latent_norm(self.out(self.out_norm(h)))                       # (B, N, d_z)
+        return out * mask.unsqueeze(-1)                                          # (B, N, d_z)
+
+
+class DecoderTrunk(nn.Module):
+    """The decoder: latent tokens (B, N, d_z) -> hidden states (B, N, W_dec); heads live in the adapter."""
+
+    def __init__(self, config: GEConfig):
+        super().__init__()
+        w = config.decoder_width
+        self.latent_in = nn.Linear(config.latent_dim, w)
+        self.blocks = nn.ModuleList(Block(w, config.heads, config.mlp_ratio, False) for _ in range(config.decoder_depth))
+        self.out_norm = RMSNorm(w)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, z: torch.Tensor, mask: torch.Tensor, *, pos: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.latent_in(z)                                   # (B, N, W)
+        if pos is not None:
+            h = h + pos
+        am = key_mask(mask)                                     # (B, 1, 1, N)
+        for blk in self.blocks:
+            h = blk(h, None, am)                                # (B, N, W)
+        return self.out_norm(h) * mask.unsqueeze(-1)            # (B, N, W)

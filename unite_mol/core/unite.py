@@ -1,0 +1,179 @@
+"""The UNITE objective and the model container shared by every domain.
+
+:class:`UniteModel` holds a domain adapter (data embedding in, heads out), the Generative Encoder, the
+decoder trunk and, for the "separate weights" ablation, a second GE used only for denoising.
+
+:func:`unite_loss` is one training step's objective (the paper's):
+
+1. tokenization pass: ``z0 = GE(noise, t=0, data, null condition)``;
+2. reconstruction: the decoder sees ``z0`` or, for a fraction of the batch, a lightly noised
+   ``t z0 + (1 - t) eps`` with ``t ~ U[t_min, 1]`` (decoder noise augmentation);
+3. flow: ``k`` denoising copies, each with its own ``t`` and ``eps``, of the target ``z0`` (detached when
+   ``stop_grad``), ``x = GE(z_t, t, cond)``, MSE in velocity space;
+4. total = reconstruction + ``flow_weight`` * flow.
+
+With ``stop_grad`` the flow loss reaches the weights only through the denoising pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from unite_mol.core.flow import flow_loss, interpolate, sample_time
+from unite_mol.core.model import DecoderTrunk, GEConfig, GenerativeEncoder
+
+
+@dataclass(frozen=True)
+class UniteConfig:
+    """Objective settings (the paper's defaults unless noted)."""
+
+    stop_grad: bool = True
+    shared_weights: bool = True
+    flow_copies: int = 2              # denoising copies per reconstruction step (paper: 14; draft: 3)
+    flow_weight: float = 1.0
+    time_shift: float = 1.0           # paper: 0.5 for 32-dim latents
+    time_mean: float = 0.0
+    time_std: float = 1.0
+    decoder_noise_prob: float = 0.5
+    decoder_noise_tmin: float = 0.7
+    cond_dropout: float = 0.1         # only when batches carry a condition
+
+    def __post_init__(self) -> None:
+        if self.flow_copies < 0:
+            raise ValueError(f"UniteConfig.flow_copies must be >= 0, got {self.flow_copies}")
+        if self.flow_weight < 0:
+            raise ValueError(f"UniteConfig.flow_weight must be >= 0, got {self.flow_weight}")
+        if not 0 < self.time_shift:
+            raise ValueError(f"UniteConfig.time_shift must be > 0, got {self.time_shift}")
+        if not 0 <= self.decoder_noise_prob <= 1:
+            raise ValueError(f"UniteConfig.decoder_noise_prob must be in [0, 1], got {self.decoder_noise_prob}")
+        if not 0 <= self.decoder_noise_tmin <= 1:
+            raise ValueError(f"UniteConfig.decoder_noise_tmin must be in [0, 1], got {self.decoder_noise_tmin}")
+        if not 0 <= self.cond_dropout < 1:
+            raise ValueError(f"UniteConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Tokens:
+    """What an adapter hands the core: latent-slot mask plus data through one of the GE's two doors."""
+
+    mask: torch.Tensor                          # (B, N) real latent slots
+    data_add: torch.Tensor | None = None        # (B, N, W)
+    data_prefix: torch.Tensor | None = None     # (B, L, W)
+    prefix_mask: torch.Tensor | None = None     # (B, L)
+    cond: torch.Tensor | None = None            # (B,) condition ids, None = null
+
+
+class Adapter(Protocol):
+    """A domain adapter: data -> :class:`Tokens`, decoder hidden states -> outputs and a loss."""
+
+    def embed(self, batch: Any) -> Tokens: ...
+    def slot_pos(self, mask: torch.Tensor) -> torch.Tensor | None: ...
+    def decoder_pos(self, mask: torch.Tensor) -> torch.Tensor | None: ...
+    def heads(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def reconstruction_loss(self, out: dict[str, torch.Tensor], batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+class UniteModel(nn.Module):
+    """Adapter + Generative Encoder (+ a separate denoiser GE when not shared) + decoder."""
+
+    def __init__(self, adapter: nn.Module, config: GEConfig, *, shared_weights: bool = True):
+        super().__init__()
+        self.config = config
+        self.adapter = adapter
+        self.ge = GenerativeEncoder(config)
+        self.shared_weights = shared_weights
+        self.ge_denoise = None if shared_weights else GenerativeEncoder(config)
+        self.decoder = DecoderTrunk(config)
+
+    @property
+    def denoiser(self) -> GenerativeEncoder:
+        return self.ge if self.ge_denoise is None else self.ge_denoise
+
+    def tokenize(self, tokens: Tokens, noise: torch.Tensor) -> torch.Tensor:
+        """Tokenization pass: data + noise slots at t = 0, null condition.  -> (B, N, d_z)"""
+        t = torch.zeros(noise.shape[0], device=noise.device)
+        return self.ge(noise, t, tokens.mask, data_add=tokens.data_add, data_prefix=tokens.data_prefix,
+                       prefix_mask=tokens.prefix_mask, pos=self.adapter.slot_pos(tokens.mask))
+
+    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)"""
+        return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask))
+
+    def decode(self, z: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.adapter.heads(self.decoder(z, mask, pos=self.adapter.decoder_pos(mask)), mask)
+
+    def encode(self, batch: Any, *, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents of a batch: (z0 (B, N, d_z), mask (B, N))."""
+        tokens = self.adapter.embed(batch)
+        noise = torch.randn(*tokens.mask.shape, self.config.latent_dim, generator=generator,
+                            device=tokens.mask.device if generator is None else generator.device).to(tokens.mask.device)
+        return self.tokenize(tokens, noise * tokens.mask.unsqueeze(-1)), tokens.mask
+
+
+def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, device=generator.device, dtype=torch.float32).to(x)
+
+
+def _rand(n: int, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.rand(n, generator=generator, device=generator.device).to(device)
+
+
+def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: UniteConfig) -> dict[str, Any]:
+    """The objective's parts: ``recon`` and ``flow`` losses, the clean latent ``z0`` and ``logs``."""
+    tokens = model.adapter.embed(batch)
+    mask = tokens.mask                                                      # (B, N)
+    m3 = mask.unsqueeze(-1)                                                 # (B, N, 1)
+    b, n = mask.shape
+    d = model.config.latent_dim
+    dev = mask.device
+
+    noise = _randn_like(torch.empty(b, n, d, device=dev), generator) * m3   # (B, N, d)
+    z0 = model.tokenize(tokens, noise)                                      # (B, N, d)
+
+    # reconstruction, with decoder noise augmentation on part of the batch
+    z_dec = z0
+    if cfg.decoder_noise_prob > 0:
+        t_dec = cfg.decoder_noise_tmin + (1 - cfg.decoder_noise_tmin) * _rand(b, generator, dev)   # (B,)
+        use = _rand(b, generator, dev) < cfg.decoder_noise_prob                                    # (B,)
+        t_dec = torch.where(use, t_dec, torch.ones_like(t_dec))
+        z_dec = interpolate(z0, _randn_like(z0, generator), t_dec) * m3                            # (B, N, d)
+    out = model.decode(z_dec, mask)
+    rec, logs = model.adapter.reconstruction_loss(out, batch)
+
+    # flow: k denoising copies of the (detached) clean latent
+    fl = torch.zeros((), device=dev)
+    if cfg.flow_copies > 0:
+        k = cfg.flow_copies
+        target = (z0.detach() if cfg.stop_grad else z0).repeat(k, 1, 1)    # (kB, N, d)
+        mk = mask.repeat(k, 1)                                              # (kB, N)
+        t = sample_time(k * b, generator=generator, shift=cfg.time_shift, mean=cfg.time_mean,
+                        std=cfg.time_std, device=dev)                       # (kB,)
+        eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
+        z_t = interpolate(target, eps, t)                                   # (kB, N, d)
+        cond = None
+        if tokens.cond is not None:
+            cond = tokens.cond.repeat(k)
+            drop = _rand(k * b, generator, dev) < cfg.cond_dropout
+            cond = torch.where(drop, torch.full_like(cond, model.ge.null_condition), cond)
+        x_pred = model.denoise(z_t, t, mk, cond)                            # (kB, N, d)
+        fl = flow_loss(x_pred, target, z_t, t, mk)
+        logs["flow"] = float(fl.detach())
+    logs["recon"] = float(rec.detach())
+    logs["latent_std"] = float(z0.detach()[mask].float().std()) if mask.any() else 0.0
+    return {"recon": rec, "flow": fl, "z0": z0, "outputs": out, "logs": logs}
+
+
+def unite_loss(model: UniteModel, batch: Any, generator: torch.Generator,
+               cfg: UniteConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """One step of the UNITE objective: reconstruction + flow_weight * flow; returns (loss, logs)."""
+    terms = unite_terms(model, batch, generator, cfg)
+    return terms["recon"] + cfg.flow_weight * terms["flow"], terms["logs"]

@@ -1,0 +1,231 @@
+"""The molecule adapter: atoms in, per-atom latent tokens, atoms out.
+
+One latent token per atom (explicit hydrogens), no positional encoding over atom order: the model is
+equivariant to atom order. The data embedding of atom i, added to its latent slot in the tokenization
+pass, is the sum of
+
+* an element embedding,
+* a linear map of its centred coordinates (divided by ``coord_scale``, the data's coordinate std), and
+* rotation-invariant descriptors of its neighbourhood built with e3nn: for neighbours j within
+  ``cutoff``, a learned radial-and-element weight ``phi_c(r_ij, Z_j)`` times the spherical harmonics
+  ``Y_lm(r_ij / |r_ij|)`` (l <= 2) summed over j gives equivariant features ``A_i`` (``C x (0e + 1o +
+  2e)``); their scalar part, the scalars of the tensor square ``A (x) A`` and pseudoscalars from
+  ``(A (x) A)_1e (x) A_1o`` are invariants, the pseudoscalars flip sign under reflection and so carry
+  chirality.
+
+The coordinates themselves are not invariant, so the latents live in the input's frame (as in ADiT);
+training uses random rotations. The decoder heads predict element logits and coordinates; the
+reconstruction loss is cross-entropy + coordinate MSE + pairwise-distance MSE (in units of
+``coord_scale``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unite_mol import elements
+from unite_mol.core.unite import Tokens
+from unite_mol.data.batching import MolBatch
+
+
+@dataclass(frozen=True)
+class MoleculeConfig:
+    """Molecule-adapter settings. ``coord_scale`` and ``atom_count_hist`` are statistics of the data."""
+
+    elements: tuple[int, ...] = (1, 6, 7, 8, 9)
+    max_atoms: int = 29
+    coord_scale: float = 1.0
+    cutoff: float = 5.0
+    num_radial: int = 8
+    descriptor_channels: int = 16
+    use_descriptors: bool = True
+    coord_weight: float = 1.0
+    dist_weight: float = 1.0
+    atom_count_hist: tuple[int, ...] = ()   # counts of molecules with k atoms, k = 0..max_atoms
+
+    def __post_init__(self) -> None:
+        if not self.elements:
+            raise ValueError("MoleculeConfig.elements must name at least one element")
+        for z in self.elements:
+            elements.symbol(z)  # raises for unknown atomic numbers
+        if len(set(self.elements)) != len(self.elements):
+            raise ValueError(f"MoleculeConfig.elements repeats an element: {self.elements}")
+        if self.max_atoms < 1:
+            raise ValueError(f"MoleculeConfig.max_atoms must be >= 1, got {self.max_atoms}")
+        if not self.coord_scale > 0:
+            raise ValueError(f"MoleculeConfig.coord_scale must be > 0, got {self.coord_scale}")
+        if not self.cutoff > 0:
+            raise ValueError(f"MoleculeConfig.cutoff must be > 0, got {self.cutoff}")
+        if self.atom_count_hist and len(self.atom_count_hist) != self.max_atoms + 1:
+            raise ValueError(f"MoleculeConfig.atom_count_hist needs max_atoms + 1 = {self.max_atoms + 1} entries, "
+                             f"got {len(self.atom_count_hist)}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["elements"] = list(self.elements)
+        d["atom_count_hist"] = list(self.atom_count_hist)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MoleculeConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown MoleculeConfig fields {sorted(unknown)}; known: {sorted(known)}")
+        d = dict(d)
+        for k in ("elements", "atom_count_hist"):
+            if k in d:
+                d[k] = tuple(int(v) for v in d[k])
+        return cls(**d)
+
+    @classmethod
+    def from_data(cls, numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarray, **overrides) -> "MoleculeConfig":
+        """Statistics from flat training arrays: element set, max atoms, coordinate std, atom-count histogram."""
+        sizes = np.diff(offsets)
+        centred = positions - np.repeat(np.add.reduceat(positions, offsets[:-1]) / sizes[:, None], sizes, axis=0)
+        kw = dict(elements=tuple(int(z) for z in np.unique(numbers)), max_atoms=int(sizes.max()),
+                  coord_scale=float(np.sqrt((centred ** 2).mean())),
+                  atom_count_hist=tuple(int(c) for c in np.bincount(sizes, minlength=int(sizes.max()) + 1)))
+        kw.update(overrides)
+        return cls(**kw)
+
+
+class NeighbourhoodDescriptors(nn.Module):
+    """Rotation-invariant (and chirality-aware) descriptors of each atom's neighbourhood, via e3nn."""
+
+    def __init__(self, num_elements: int, width: int, *, cutoff: float, num_radial: int, channels: int):
+        super().__init__()
+        from e3nn import o3
+
+        self.cutoff = cutoff
+        self.num_radial = num_radial
+        c = channels
+        self.irreps_sh = o3.Irreps.spherical_harmonics(2)                        # 1x0e + 1x1o + 1x2e
+        self.elem = nn.Embedding(num_elements + 1, 16)
+        self.phi = nn.Sequential(nn.Linear(num_radial + 16, 64), nn.SiLU(), nn.Linear(64, c))
+        irreps_a = o3.Irreps(f"{c}x0e + {c}x1o + {c}x2e")
+        self.square = o3.FullyConnectedTensorProduct(irreps_a, irreps_a, o3.Irreps(f"{c}x0e + {c}x1e"))
+        self.pseudo = o3.FullyConnectedTensorProduct(o3.Irreps(f"{c}x1e"), o3.Irreps(f"{c}x1o"), o3.Irreps(f"{c}x0o"))
+        self.channels = c
+        self.out = nn.Linear(3 * c, width)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N) element ids (0 = padding), positions (B, N, 3) -> invariants (B, N, width)."""
+        from e3nn import o3
+        from e3nn.math import soft_one_hot_linspace
+
+        b, n = mask.shape
+        c = self.channels
+        with torch.autocast(device_type=positions.device.type, enabled=False):
+            pos = positions.float()
+            vec = pos[:, None, :, :] - pos[:, :, None, :]                              # (B, N, N, 3)  r_j - r_i
+            dist = vec.norm(dim=-1)                                                    # (B, N, N)
+            eye = torch.eye(n, dtype=torch.bool, device=pos.device)
+            pair = mask[:, :, None] & mask[:, None, :] & ~eye & (dist < self.cutoff)   # (B, N, N)
+            safe = torch.where(pair.unsqueeze(-1), vec, torch.ones_like(vec))          # no 0/0 for masked pairs
+            sh = o3.spherical_harmonics(self.irreps_sh, safe, normalize=True, normalization="component")  # (B, N, N, 9)
+            dist = torch.where(pair, dist, torch.full_like(dist, self.cutoff))        # bessel basis is 0/0 at r = 0
+            rbf = soft_one_hot_linspace(dist, 0.0, self.cutoff, self.num_radial, basis="bessel", cutoff=True)  # (B, N, N, R)
+            envelope = 0.5 * (torch.cos(torch.pi * dist / self.cutoff) + 1)             # (B, N, N)
+            ej = self.elem(tokens).float().unsqueeze(1).expand(b, n, n, -1)            # (B, N, N, 16)
+            w = self.phi(torch.cat([rbf, ej], dim=-1)) * (envelope * pair).unsqueeze(-1)  # (B, N, N, C)
+            a = torch.einsum("bijc,bijm->bicm", w, sh) / 4.0                           # (B, N, C, 9)
+            feats = torch.cat([a[..., 0], a[..., 1:4].reshape(b, n, 3 * c), a[..., 4:9].reshape(b, n, 5 * c)], dim=-1)  # e3nn layout
+            sq = self.square(feats, feats)                                             # (B, N, C 0e + C*3 1e)
+            ps = self.pseudo(sq[..., c:], feats[..., c:4 * c])                         # (B, N, C) 0o
+            inv = torch.cat([a[..., 0], sq[..., :c], ps], dim=-1)                      # (B, N, 3C)
+        return self.out(inv.to(positions.dtype)) * mask.unsqueeze(-1)                 # (B, N, width)
+
+
+class MoleculeAdapter(nn.Module):
+    """Molecules <-> latent token sets for :class:`unite_mol.core.UniteModel`."""
+
+    def __init__(self, config: MoleculeConfig, width: int, decoder_width: int):
+        super().__init__()
+        self.config = config
+        lookup = torch.full((elements.MAX_Z + 1,), -1, dtype=torch.long)
+        lookup[list(config.elements)] = torch.arange(len(config.elements))
+        self.register_buffer("z_to_token", lookup, persistent=False)
+        self.register_buffer("token_to_z", torch.tensor(config.elements, dtype=torch.long), persistent=False)
+        v = len(config.elements)
+        self.elem_embed = nn.Embedding(v + 1, width)          # id v = padding
+        self.coord_in = nn.Linear(3, width)
+        self.descriptors = (NeighbourhoodDescriptors(v, width, cutoff=config.cutoff, num_radial=config.num_radial,
+                                                     channels=config.descriptor_channels)
+                            if config.use_descriptors else None)
+        self.elem_head = nn.Linear(decoder_width, v)
+        self.coord_head = nn.Linear(decoder_width, 3)
+
+    @property
+    def num_elements(self) -> int:
+        return len(self.config.elements)
+
+    def element_tokens(self, numbers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers (B, N) -> element ids (B, N), padding -> num_elements.
+
+        Raises:
+            ValueError: for an element outside the model's vocabulary (named).
+        """
+        ids = self.z_to_token[numbers.clamp(0, elements.MAX_Z)]
+        bad = (ids < 0) & mask
+        if bad.any():
+            z = int(numbers[bad][0])
+            raise ValueError(f"unknown element {elements.SYMBOLS[z] if 0 < z <= elements.MAX_Z else z} (Z={z}) for "
+                             f"this model, which knows {[elements.SYMBOLS[e] for e in self.config.elements]}")
+        return torch.where(mask, ids, torch.full_like(ids, self.num_elements))
+
+    def embed(self, batch: MolBatch) -> Tokens:
+        mask = batch.mask                                                         # (B, N)
+        if batch.numbers.shape[1] > self.config.max_atoms and int(batch.num_atoms.max()) > self.config.max_atoms:
+            raise ValueError(f"a molecule has {int(batch.num_atoms.max())} atoms; this model supports at most "
+                             f"{self.config.max_atoms}")
+        ids = self.element_tokens(batch.numbers, mask)                            # (B, N)
+        x = batch.positions / self.config.coord_scale                             # (B, N, 3)
+        h = self.elem_embed(ids) + self.coord_in(x)                               # (B, N, W)
+        if self.descriptors is not None:
+            h = h + self.descriptors(ids, batch.positions, mask)                  # (B, N, W)
+        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1))
+
+    def slot_pos(self, mask: torch.Tensor) -> None:
+        return None
+
+    def decoder_pos(self, mask: torch.Tensor) -> None:
+        return None
+
+    def heads(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.elem_head(h),                                     # (B, N, V)
+                "coords": self.coord_head(h) * mask.unsqueeze(-1)}               # (B, N, 3) in coord_scale units
+
+    def reconstruction_loss(self, out: dict[str, torch.Tensor], batch: MolBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        mask = batch.mask
+        m = mask.float()
+        ids = self.element_tokens(batch.numbers, mask)
+        ce = F.cross_entropy(out["logits"][mask].float(), ids[mask])
+        target = batch.positions / self.config.coord_scale                        # (B, N, 3)
+        pred = out["coords"].float()
+        coord = ((pred - target).pow(2).sum(-1) * m).sum() / m.sum()
+        pm = (m[:, :, None] * m[:, None, :])                                      # (B, N, N)
+        dp = (pred[:, :, None] - pred[:, None]).pow(2).sum(-1).add(1e-8).sqrt()   # (B, N, N)
+        dt = (target[:, :, None] - target[:, None]).pow(2).sum(-1).add(1e-8).sqrt()
+        dist = ((dp - dt).pow(2) * pm).sum() / pm.sum()
+        loss = ce + self.config.coord_weight * coord + self.config.dist_weight * dist
+        with torch.no_grad():
+            acc = float((out["logits"].argmax(-1) == ids)[mask].float().mean())
+            rmse = float(((pred - target).pow(2).sum(-1)[mask].mean()).sqrt() * self.config.coord_scale)
+        return loss, {"ce": float(ce.detach()), "coord": float(coord.detach()), "dist": float(dist.detach()),
+                      "elem_acc": acc, "coord_rmse_A": rmse}
+
+    def to_arrays(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Decoder outputs -> per-molecule (atomic numbers, centred positions in Angstrom)."""
+        z = self.token_to_z[out["logits"].argmax(-1).clamp(max=self.num_elements - 1)]   # (B, N)
+        x = out["coords"].float() * self.config.coord_scale                              # (B, N, 3)
+        res = []
+        for zb, xb, mb in zip(z.cpu(), x.detach().cpu().double(), mask.cpu()):
+            xb = xb[mb].numpy()
+            res.append((zb[mb].numpy().astype(np.int64), xb - xb.mean(0)))
+        return res
