@@ -11,17 +11,9 @@ from helpers import qm9_batch, tiny_model
 from unite_mol import Molecule
 from unite_mol.core import UniteConfig, unite_loss
 from unite_mol.data import MolBatch, random_rotations, rotate
+from unite_mol.geometry import kabsch_rmsd
 from unite_mol.generation import generate, generate_arrays, load_model, save_model
 from unite_mol.molecular import MoleculeConfig
-
-
-def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
-    """RMSD after optimal proper rotation of centred a onto centred b."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt))
-    r = u @ np.diag([1, 1, d]) @ vt
-    return float(np.sqrt(((a @ r - b) ** 2).sum(1).mean()))
 
 
 def test_overfits_a_handful_of_qm9_molecules():
@@ -138,3 +130,13 @@ def test_mismatched_and_corrupt_model_files_raise(tmp_path):
         MoleculeConfig.from_dict({"elemnts": [1]})
     with pytest.raises(ValueError, match="unknown element"):
         MoleculeConfig(elements=(1, 500))
+
+
+def test_kabsch_rmsd_removes_rotation_but_not_reflection():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(12, 3))
+    r = random_rotations(1, generator=torch.Generator().manual_seed(2))[0].double().numpy()
+    assert kabsch_rmsd(a @ r.T + 3.0, a) < 1e-10
+    assert kabsch_rmsd(-a, a) > 0.1          # a mirror image is not superposable by a proper rotation
+    with pytest.raises(ValueError, match="same shape"):
+        kabsch_rmsd(a, a[:5])
