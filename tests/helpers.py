@@ -18,13 +18,14 @@ def tiny_mol_config(**overrides) -> MoleculeConfig:
     return MoleculeConfig.from_data(tr.numbers[:end], tr.positions[:end], tr.offsets[: k + 1], **overrides)
 
 
-def tiny_model(*, seed: int = 0, shared_weights: bool = True, trained_like: bool = True, **ge_overrides):
+def tiny_model(*, seed: int = 0, shared_weights: bool = True, vae: bool = False, trained_like: bool = True,
+               **ge_overrides):
     """A GE-T molecule model. ``trained_like`` gives the adaLN-zero layers small random weights, as after
     some training; at their zero initialisation every block is the identity and passes no gradient to
     its attention and MLP weights, which would make gradient tests vacuous."""
     torch.manual_seed(seed)
     cfg = preset("GE-T", **ge_overrides)
-    model = build_model(cfg, tiny_mol_config(), shared_weights=shared_weights)
+    model = build_model(cfg, tiny_mol_config(), shared_weights=shared_weights, vae=vae)
     if trained_like:
         with torch.no_grad():
             for name, p in model.named_parameters():

@@ -119,3 +119,22 @@ def test_sampler_integrates_analytic_gaussian_flow(method):
     torch.testing.assert_close(z.std(dim=(0, 1)), s, atol=0.03, rtol=0.02)
     with pytest.raises(ValueError, match="unknown sampler"):
         sample(denoise, noise, method="rk4")
+
+
+def test_two_stage_baseline_trains_the_right_parts():
+    from unite_mol.core import TwoStageConfig, freeze_vae, latent_flow_loss, vae_loss
+
+    model = tiny_model(shared_weights=False, vae=True)
+    batch, cfg = qm9_batch(), TwoStageConfig()
+    enc = [model.ge.blocks[0].attn.qkv.weight, model.logvar_head.weight, model.adapter.elem_embed.weight]
+    dec = [model.decoder.blocks[0].mlp.down.weight]
+    den = [model.ge_denoise.blocks[0].attn.qkv.weight]
+    loss1, logs1 = vae_loss(model, batch, torch.Generator().manual_seed(0), cfg)
+    assert grads(loss1, enc + dec + den) == [True, True, True, True, False]
+    assert logs1["kl"] > 0
+    freeze_vae(model)
+    loss2, _ = latent_flow_loss(model, batch, torch.Generator().manual_seed(0), cfg)
+    assert [p.requires_grad for p in enc + dec + den] == [False, False, False, False, True]
+    assert grads(loss2, den) == [True]
+    with pytest.raises(ValueError, match="separate encoder and denoiser"):
+        tiny_model(shared_weights=True, vae=True)

@@ -44,10 +44,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True) -> UniteModel:
-    """A fresh molecule UNITE model."""
+def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
+                vae: bool = False) -> UniteModel:
+    """A fresh molecule model: UNITE (default), its separate-weights ablation, or the two-stage VAE baseline."""
     adapter = MoleculeAdapter(mol_config, ge_config.width, ge_config.decoder_width)
-    return UniteModel(adapter, ge_config, shared_weights=shared_weights)
+    return UniteModel(adapter, ge_config, shared_weights=shared_weights, vae=vae)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -87,7 +88,7 @@ def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | N
         "format": "unite_mol.model", "format_version": FORMAT_VERSION, "domain": "molecules",
         "package_version": __version__, "commit": git_commit(),
         "ge_config": model.config.to_dict(), "molecule_config": model.adapter.config.to_dict(),
-        "shared_weights": model.shared_weights,
+        "shared_weights": model.shared_weights, "vae": model.vae,
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
         **(extra or {}),
     }
@@ -122,7 +123,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     if int(meta.get("format_version", -1)) > FORMAT_VERSION:
         raise ValueError(f"{js} has format version {meta['format_version']}; this unite_mol reads up to {FORMAT_VERSION}")
     model = build_model(GEConfig.from_dict(meta["ge_config"]), MoleculeConfig.from_dict(meta["molecule_config"]),
-                        shared_weights=bool(meta.get("shared_weights", True)))
+                        shared_weights=bool(meta.get("shared_weights", True)), vae=bool(meta.get("vae", False)))
     try:
         state = torch.load(pt, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files; keep its message

@@ -6,7 +6,8 @@ Nothing in here knows about molecules or images: it sees latent token sets, mask
 from unite_mol.core.flow import flow_loss, interpolate, sample_time, velocity
 from unite_mol.core.model import PRESETS, DecoderTrunk, GEConfig, GenerativeEncoder, preset
 from unite_mol.core.samplers import guided, sample
+from unite_mol.core.two_stage import TwoStageConfig, freeze_vae, latent_flow_loss, vae_loss
 from unite_mol.core.unite import Tokens, UniteConfig, UniteModel, unite_loss, unite_terms
 
 __all__ = ["GEConfig", "PRESETS", "preset", "GenerativeEncoder", "DecoderTrunk", "UniteConfig", "UniteModel",
-           "Tokens", "unite_loss", "unite_terms", "interpolate", "velocity", "sample_time", "flow_loss", "sample", "guided"]
+           "Tokens", "unite_loss", "unite_terms", "interpolate", "velocity", "sample_time", "flow_loss", "sample", "guided", "TwoStageConfig", "vae_loss", "latent_flow_loss", "freeze_vae"]

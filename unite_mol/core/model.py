@@ -207,7 +207,8 @@ class GenerativeEncoder(nn.Module):
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, *, cond: torch.Tensor | None = None,
                 data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
-                prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None) -> torch.Tensor:
+                prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
+                return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
         Args:
@@ -218,6 +219,8 @@ class GenerativeEncoder(nn.Module):
             data_add: (B, N, W) data embedding added slot-wise (molecules).
             data_prefix, prefix_mask: (B, L, W) and (B, L) data tokens placed before the slots (images).
             pos: (B or 1, N, W) positional embedding of the slots (images only).
+            return_hidden: also return the final hidden states of the slots (B, N, W), for extra heads
+                such as the two-stage baseline's posterior variance.
         Returns:
             (B, N, d_z) through the output LayerNorm; padded slots are zero.
         """
@@ -238,9 +241,9 @@ class GenerativeEncoder(nn.Module):
         am = key_mask(full_mask)                                                 # (B, 1, 1, T)
         for blk in self.blocks:
             h = blk(h, c, am)                                                    # (B, T, W)
-        h = h[:, -n:]                                                            # (B, N, W)
-        out = self.latent_norm(self.out(self.out_norm(h)))                       # (B, N, d_z)
-        return out * mask.unsqueeze(-1)                                          # (B, N, d_z)
+        h = self.out_norm(h[:, -n:])                                             # (B, N, W)
+        out = self.latent_norm(self.out(h)) * mask.unsqueeze(-1)                 # (B, N, d_z)
+        return (out, h) if return_hidden else out
 
 
 class DecoderTrunk(nn.Module):

@@ -84,24 +84,33 @@ class Adapter(Protocol):
 class UniteModel(nn.Module):
     """Adapter + Generative Encoder (+ a separate denoiser GE when not shared) + decoder."""
 
-    def __init__(self, adapter: nn.Module, config: GEConfig, *, shared_weights: bool = True):
+    def __init__(self, adapter: nn.Module, config: GEConfig, *, shared_weights: bool = True, vae: bool = False):
         super().__init__()
+        if vae and shared_weights:
+            raise ValueError("the two-stage VAE baseline needs separate encoder and denoiser weights")
         self.config = config
         self.adapter = adapter
         self.ge = GenerativeEncoder(config)
         self.shared_weights = shared_weights
         self.ge_denoise = None if shared_weights else GenerativeEncoder(config)
         self.decoder = DecoderTrunk(config)
+        self.vae = vae
+        # two-stage baseline only: posterior log-variance head on the encoder's hidden states
+        self.logvar_head = nn.Linear(config.width, config.latent_dim) if vae else None
+        if self.logvar_head is not None:
+            nn.init.zeros_(self.logvar_head.weight)
+            nn.init.constant_(self.logvar_head.bias, -4.0)
 
     @property
     def denoiser(self) -> GenerativeEncoder:
         return self.ge if self.ge_denoise is None else self.ge_denoise
 
-    def tokenize(self, tokens: Tokens, noise: torch.Tensor) -> torch.Tensor:
+    def tokenize(self, tokens: Tokens, noise: torch.Tensor, *, return_hidden: bool = False):
         """Tokenization pass: data + noise slots at t = 0, null condition.  -> (B, N, d_z)"""
         t = torch.zeros(noise.shape[0], device=noise.device)
         return self.ge(noise, t, tokens.mask, data_add=tokens.data_add, data_prefix=tokens.data_prefix,
-                       prefix_mask=tokens.prefix_mask, pos=self.adapter.slot_pos(tokens.mask))
+                       prefix_mask=tokens.prefix_mask, pos=self.adapter.slot_pos(tokens.mask),
+                       return_hidden=return_hidden)
 
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                 cond: torch.Tensor | None = None) -> torch.Tensor:
