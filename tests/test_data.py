@@ -98,3 +98,11 @@ def test_bucket_sampler_covers_and_is_deterministic():
     assert not all(np.array_equal(a, b) for a, b in zip(e0, s.epoch(1)))
     spread = np.mean([sizes[b].max() - sizes[b].min() for b in e0])
     assert spread < 3  # bucketing keeps batches tight
+
+
+def test_bonds_perceived_from_3d_recover_qm9_smiles():
+    from unite_mol.data.card import smiles_recovery
+
+    rec = smiles_recovery("test", limit=400, progress=False)
+    best = max(r["match"] for r in rec.values())
+    assert best >= 0.90, rec
