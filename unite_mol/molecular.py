@@ -8,10 +8,9 @@ pass, is the sum of
 * a linear map of its centred coordinates (divided by ``coord_scale``, the data's coordinate std), and
 * rotation-invariant descriptors of its neighbourhood built with e3nn: for neighbours j within
   ``cutoff``, a learned radial-and-element weight ``phi_c(r_ij, Z_j)`` times the spherical harmonics
-  ``Y_lm(r_ij / |r_ij|)`` (l <= 2) summed over j gives equivariant features ``A_i`` (``C x (0e + 1o +
-  2e)``); their scalar part, the scalars of the tensor square ``A (x) A`` and pseudoscalars from
-  ``(A (x) A)_1e (x) A_1o`` are invariants, the pseudoscalars flip sign under reflection and so carry
-  chirality.
+  ``Y_lm(r_ij / |r_ij|)`` (l <= 2) summed over j gives equivariant features ``A_i``; their scalar part,
+  a learned bilinear power spectrum per l and pseudoscalar triple products of the l = 1 parts are
+  invariants; the pseudoscalars flip sign under reflection and so carry chirality.
 
 The coordinates themselves are not invariant, so the latents live in the input's frame (as in ADiT);
 training uses random rotations. The decoder heads predict element logits and coordinates; the
@@ -96,31 +95,40 @@ class MoleculeConfig:
 
 
 class NeighbourhoodDescriptors(nn.Module):
-    """Rotation-invariant (and chirality-aware) descriptors of each atom's neighbourhood, via e3nn."""
+    """Rotation-invariant (and chirality-aware) descriptors of each atom's neighbourhood, via e3nn.
+
+    Equivariant features ``A_i = sum_j phi(r_ij, Z_j) Y(r_ij)`` with e3nn's real spherical harmonics
+    (l = 0, 1, 2; their rotation matrices are orthogonal), then invariants: the scalars ``A_0``, the
+    bilinear power spectrum ``<A_l, W_l A_l>`` for l = 1, 2 and the pseudoscalar triple product
+    ``A_1 . (U A_1 x V A_1)`` (which changes sign under reflection). Plain tensors only: no state
+    beyond the learnable weights, so checkpoints stay portable.
+    """
 
     def __init__(self, num_elements: int, width: int, *, cutoff: float, num_radial: int, channels: int):
         super().__init__()
-        from e3nn import o3
-
         self.cutoff = cutoff
         self.num_radial = num_radial
         c = channels
-        self.irreps_sh = o3.Irreps.spherical_harmonics(2)                        # 1x0e + 1x1o + 1x2e
+        self.channels = c
         self.elem = nn.Embedding(num_elements + 1, 16)
         self.phi = nn.Sequential(nn.Linear(num_radial + 16, 64), nn.SiLU(), nn.Linear(64, c))
-        irreps_a = o3.Irreps(f"{c}x0e + {c}x1o + {c}x2e")
-        self.square = o3.FullyConnectedTensorProduct(irreps_a, irreps_a, o3.Irreps(f"{c}x0e + {c}x1e"))
-        self.pseudo = o3.FullyConnectedTensorProduct(o3.Irreps(f"{c}x1e"), o3.Irreps(f"{c}x1o"), o3.Irreps(f"{c}x0o"))
-        self.channels = c
-        self.out = nn.Linear(3 * c, width)
+        self.mix1 = nn.Linear(c, c, bias=False)     # channel mixing keeps equivariance (acts on channels only)
+        self.mix2 = nn.Linear(c, c, bias=False)
+        self.mix_u = nn.Linear(c, c, bias=False)
+        self.mix_v = nn.Linear(c, c, bias=False)
+        self.out = nn.Linear(4 * c, width)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """tokens (B, N) element ids (0 = padding), positions (B, N, 3) -> invariants (B, N, width)."""
+        """tokens (B, N) element ids (padding = num_elements), positions (B, N, 3) -> (B, N, width)."""
+        inv = self.invariants(tokens, positions, mask)                                 # (B, N, 4C)
+        return self.out(inv.to(positions.dtype)) * mask.unsqueeze(-1)                 # (B, N, width)
+
+    def invariants(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, N, 4C): scalars, l=1 and l=2 power spectra (invariant), then C pseudoscalars (odd)."""
         from e3nn import o3
         from e3nn.math import soft_one_hot_linspace
 
         b, n = mask.shape
-        c = self.channels
         with torch.autocast(device_type=positions.device.type, enabled=False):
             pos = positions.float()
             vec = pos[:, None, :, :] - pos[:, :, None, :]                              # (B, N, N, 3)  r_j - r_i
@@ -128,18 +136,19 @@ class NeighbourhoodDescriptors(nn.Module):
             eye = torch.eye(n, dtype=torch.bool, device=pos.device)
             pair = mask[:, :, None] & mask[:, None, :] & ~eye & (dist < self.cutoff)   # (B, N, N)
             safe = torch.where(pair.unsqueeze(-1), vec, torch.ones_like(vec))          # no 0/0 for masked pairs
-            sh = o3.spherical_harmonics(self.irreps_sh, safe, normalize=True, normalization="component")  # (B, N, N, 9)
+            sh = o3.spherical_harmonics([0, 1, 2], safe, normalize=True, normalization="component")  # (B, N, N, 9)
             dist = torch.where(pair, dist, torch.full_like(dist, self.cutoff))        # bessel basis is 0/0 at r = 0
             rbf = soft_one_hot_linspace(dist, 0.0, self.cutoff, self.num_radial, basis="bessel", cutoff=True)  # (B, N, N, R)
             envelope = 0.5 * (torch.cos(torch.pi * dist / self.cutoff) + 1)             # (B, N, N)
             ej = self.elem(tokens).float().unsqueeze(1).expand(b, n, n, -1)            # (B, N, N, 16)
             w = self.phi(torch.cat([rbf, ej], dim=-1)) * (envelope * pair).unsqueeze(-1)  # (B, N, N, C)
             a = torch.einsum("bijc,bijm->bicm", w, sh) / 4.0                           # (B, N, C, 9)
-            feats = torch.cat([a[..., 0], a[..., 1:4].reshape(b, n, 3 * c), a[..., 4:9].reshape(b, n, 5 * c)], dim=-1)  # e3nn layout
-            sq = self.square(feats, feats)                                             # (B, N, C 0e + C*3 1e)
-            ps = self.pseudo(sq[..., c:], feats[..., c:4 * c])                         # (B, N, C) 0o
-            inv = torch.cat([a[..., 0], sq[..., :c], ps], dim=-1)                      # (B, N, 3C)
-        return self.out(inv.to(positions.dtype)) * mask.unsqueeze(-1)                 # (B, N, width)
+            a0, a1, a2 = a[..., 0], a[..., 1:4], a[..., 4:9]                           # (B,N,C), (B,N,C,3), (B,N,C,5)
+            mix = lambda lin, x: lin(x.transpose(-1, -2)).transpose(-1, -2)            # noqa: E731  mix channels
+            p1 = (a1 * mix(self.mix1, a1)).sum(-1)                                     # (B, N, C)
+            p2 = (a2 * mix(self.mix2, a2)).sum(-1)                                     # (B, N, C)
+            ps = (a1 * torch.cross(mix(self.mix_u, a1), mix(self.mix_v, a1), dim=-1)).sum(-1)  # (B, N, C) pseudoscalar
+            return torch.cat([a0, p1, p2, ps], dim=-1)                                 # (B, N, 4C)
 
 
 class MoleculeAdapter(nn.Module):
