@@ -248,8 +248,11 @@ class Trainer:
             e.copy_(bufs[name])
 
     # -------------------------------------------------------------------------------- loop
-    def fit(self) -> dict[str, Any]:
-        """Train until ``steps`` or ``budget_s``; checkpoint at the end. Returns a summary."""
+    def fit(self, *, stop_at: int | None = None) -> dict[str, Any]:
+        """Train until ``steps`` (or ``stop_at``, for a run in parts) or ``budget_s``; checkpoint at the end.
+
+        Returns a summary: steps, epoch, elapsed_s, samples_seen, skipped steps, the last logged values.
+        """
         from tqdm import tqdm
 
         c = self.config
@@ -272,7 +275,8 @@ class Trainer:
         last_logs: dict[str, float] = {}
         self.model.train()
         try:
-            while self.step < c.steps and not stop["flag"]:
+            last_step = c.steps if stop_at is None else min(c.steps, stop_at)
+            while self.step < last_step and not stop["flag"]:
                 if c.budget_s is not None and self.elapsed >= c.budget_s:
                     break
                 if self.index >= len(batches):
