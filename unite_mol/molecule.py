@@ -130,7 +130,8 @@ class Molecule:
         counts: dict[str, int] = {}
         for s in self.symbols:
             counts[s] = counts.get(s, 0) + 1
-        order = (["C", "H"] if "C" in counts else []) + sorted(k for k in counts if k not in ("C", "H") or "C" not in counts)
+        first = [s for s in ("C", "H") if s in counts] if "C" in counts else []
+        order = first + sorted(k for k in counts if k not in first)
         return "".join(f"{s}{counts[s] if counts[s] > 1 else ''}" for s in order)
 
     def __repr__(self) -> str:
