@@ -257,7 +257,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
 # ----------------------------------------------------------------------------------------- tables
 COLUMNS = [("recon/match_adit", "recon match % (InChI)"), ("recon/rmsd", "recon RMSD A"),
            ("gen/edm/atom_stability", "atom stab %"), ("gen/edm/mol_stability", "mol stab %"),
-           ("gen/edm/validity", "valid % (EDM bonds)"), ("gen/openbabel/validity", "valid % (Open Babel)"),
+           ("gen/edm/validity", "valid % (EDM bonds)"), ("gen/edm/connected", "valid+connected % (EDM)"),
+           ("gen/openbabel/validity", "valid % (Open Babel)"), ("gen/openbabel/connected", "valid+connected % (Open Babel)"),
            ("gen/edm/uniqueness", "unique %"), ("gen/edm/novelty", "novel %")]
 
 

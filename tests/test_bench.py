@@ -1,0 +1,31 @@
+"""The QM9 benchmark harness: the smoke preset end to end, results schema, finite numbers."""
+
+import json
+import math
+
+import pandas as pd
+
+from unite_mol.bench.qm9 import ENTRIES, main
+
+
+def test_smoke_preset_writes_complete_finite_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
+    out = tmp_path / "res"
+    rc = main(["--preset", "smoke", "--budget", "3s", "--samples", "8", "--out", str(out), "--runs", str(tmp_path / "runs")])
+    assert rc == 0
+    for f in ("results.csv", "results.md", "configs.json", "machine.json", "curves.png"):
+        assert (out / f).exists(), f
+    df = pd.read_csv(out / "results.csv")
+    assert df["entry"].tolist()[1:] == list(ENTRIES)
+    for col in ("recon/elem_acc", "recon/match_adit", "gen/edm/atom_stability", "gen/edm/validity",
+                "gen/openbabel/validity", "speed/sample_mol_per_s", "train_mol_per_s", "flops", "steps", "wall_s"):
+        assert col in df.columns, col
+    trained = df.iloc[1:]
+    assert (trained["steps"] > 0).all() and (trained["flops"] > 0).all()
+    for col in df.columns:
+        if df[col].dtype.kind == "f":
+            assert all(math.isfinite(v) for v in df[col].dropna()), col  # blank = not defined, never inf
+    machine = json.loads((out / "machine.json").read_text())
+    assert {"cpu", "cores", "commit", "command", "wall_s"} <= set(machine)
+    for entry in ENTRIES:
+        assert list((out / "curves" / entry).glob("*metrics.jsonl"))
