@@ -145,3 +145,17 @@ def test_kabsch_rmsd_removes_rotation_but_not_reflection():
     assert kabsch_rmsd(-a, a) > 0.1          # a mirror image is not superposable by a proper rotation
     with pytest.raises(ValueError, match="same shape"):
         kabsch_rmsd(a, a[:5])
+
+
+def test_half_precision_model_file_loads_as_float32(tmp_path):
+    model = tiny_model().eval()
+    pt, _ = save_model(tmp_path / "h", model, storage_dtype="float16")
+    full, _ = save_model(tmp_path / "f", model)
+    assert pt.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(tmp_path / "h")
+    for k, v in model.state_dict().items():
+        w = loaded.state_dict()[k]
+        assert w.dtype == v.dtype
+        torch.testing.assert_close(w, v, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="storage_dtype"):
+        save_model(tmp_path / "x", model, storage_dtype="int8")

@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bonds", default="openbabel", choices=["openbabel", "rdkit", "edm", "none"], help="bond perception")
     g.add_argument("--batch-size", type=int, default=256, help="molecules integrated together")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    e = sub.add_parser("export", help="copy a trained model (e.g. RUN_DIR/model) to a new place, optionally in float16",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("model", help="source model path (NAME or NAME.pt with NAME.json beside it)")
+    e.add_argument("out", help="destination NAME (writes NAME.pt and NAME.json)")
+    e.add_argument("--float16", action="store_true", help="store weights in half precision (half the size)")
     return p
 
 
@@ -44,6 +49,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"wrote {len(mols)} molecules to {args.out} in {time.time() - t0:.1f} s")
+    elif args.command == "export":
+        from unite_mol.generation import load_model, save_model
+
+        try:
+            model = load_model(args.model)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        keep = {k: v for k, v in model.meta.items() if k in ("training", "eval")}
+        keep["exported_from"] = str(args.model)
+        pt, js = save_model(args.out, model, extra=keep, storage_dtype="float16" if args.float16 else "float32")
+        print(f"wrote {pt} ({pt.stat().st_size / 1e6:.1f} MB) and {js}")
     return 0
 
 

@@ -75,21 +75,33 @@ def git_commit() -> str | None:
         return None
 
 
-def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
-    """Write ``path.pt`` (state_dict) and ``path.json`` (sidecar) atomically; returns both paths."""
+def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | None = None,
+               storage_dtype: str = "float32") -> tuple[Path, Path]:
+    """Write ``path.pt`` (state_dict) and ``path.json`` (sidecar) atomically; returns both paths.
+
+    ``storage_dtype="float16"`` halves the file (floating-point weights are stored in half precision and
+    cast back to float32 on loading); the sidecar records it.
+
+    Raises:
+        ValueError: for a storage dtype other than float32 / float16.
+    """
     from unite_mol import __version__
 
+    if storage_dtype not in ("float32", "float16"):
+        raise ValueError(f"storage_dtype must be 'float32' or 'float16', got {storage_dtype!r}")
     base = Path(path)
     if base.suffix in (".pt", ".json"):
         base = base.with_suffix("")
     pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    cast = torch.float16 if storage_dtype == "float16" else torch.float32
+    state = {k: (v.detach().cpu().to(cast) if v.is_floating_point() else v.detach().cpu()).contiguous()
+             for k, v in model.state_dict().items()}
     meta = {
         "format": "unite_mol.model", "format_version": FORMAT_VERSION, "domain": "molecules",
         "package_version": __version__, "commit": git_commit(),
         "ge_config": model.config.to_dict(), "molecule_config": model.adapter.config.to_dict(),
         "shared_weights": model.shared_weights, "vae": model.vae,
-        "num_parameters": int(sum(p.numel() for p in model.parameters())),
+        "num_parameters": int(sum(p.numel() for p in model.parameters())), "storage_dtype": storage_dtype,
         **(extra or {}),
     }
     _atomic_write(pt, lambda fh: torch.save(state, fh))
@@ -129,6 +141,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     except Exception as exc:  # torch raises several types for truncated/corrupt files; keep its message
         raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): {exc}") from exc
     check_state_dict(model, state, source=pt)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state)
     model.meta = meta
     return model.to(device).eval()
