@@ -98,6 +98,17 @@ def test_reconstruction_metrics():
         reconstruction([m, m, m], [exact, noisy])
 
 
+def test_reconstruction_mirror_image_and_permuted_copy():
+    m = embedded("C[C@@H](N)C(=O)O")   # chiral: its mirror image is no proper rotation of it
+    mirror = (m.numbers, m.positions * np.array([-1.0, 1.0, 1.0]))
+    perm = np.random.default_rng(0).permutation(m.num_atoms)
+    shuffled = m.permuted(perm)           # right atoms, wrong order: outputs must keep the input order
+    r = reconstruction([m, m], [mirror, shuffled], rmsd_threshold=0.1)
+    rec = r.records
+    assert rec.loc[0, "exact"] and rec.loc[0, "rmsd"] > 0.1 and not rec.loc[0, "match_strict"]
+    assert not rec.loc[1, "match_strict"] and rec.loc[1, "elem_acc"] < 1.0
+
+
 def test_geometry_and_distribution_checks():
     mols = [embedded("CCO"), embedded("c1ccccc1")]
     squashed = mols[0].replace(positions=mols[0].positions * 0.8)
@@ -105,6 +116,7 @@ def test_geometry_and_distribution_checks():
     assert r["geometry/mmff_typable"] > 0.6
     assert r["distribution/atom_count_tv"] == pytest.approx(1 / 6)
     assert 0 <= r["distribution/bond_length_tv"] <= 1
+    assert r.records["geometry_typable"].tolist()[:2] == [True, True]
 
 
 def test_unknown_protocol():

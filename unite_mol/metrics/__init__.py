@@ -7,7 +7,8 @@ Joshi et al. 2025), not copied. Each protocol is reported under its own name:
     Bonds from interatomic distances with the EDM tables (:func:`unite_mol.bonds.edm_bond_orders`).
     ``atom_stability``: fraction of atoms whose summed bond order is an allowed valence;
     ``mol_stability``: fraction of molecules with every atom stable. ``validity``: the RDKit molecule
-    built from those bonds sanitises, judged on its largest fragment as the field does (EDM/GeoLDM);
+    built from those bonds sanitises (as in EDM/GeoLDM, the whole molecule is sanitised; its largest
+    fragment gives the SMILES for uniqueness and novelty, so disconnected molecules still count);
     ``connected``: fraction of all molecules that are valid *and* one fragment (which the field's
     validity hides); ``uniqueness``: distinct canonical SMILES among valid; ``novelty``: unique valid
     SMILES absent from ``reference`` divided by unique valid (EDM).
@@ -69,16 +70,11 @@ def as_molecule(item: Any) -> tuple[Molecule | None, str]:
         return None, str(exc)
 
 
-class _Quiet:
-    def __enter__(self):
-        from rdkit import RDLogger
+def _Quiet() -> Any:
+    """RDKit's log silenced for the duration of a ``with`` block only (no global state left behind)."""
+    from rdkit.rdBase import BlockLogs
 
-        RDLogger.DisableLog("rdApp.*")
-
-    def __exit__(self, *exc):
-        from rdkit import RDLogger
-
-        RDLogger.EnableLog("rdApp.*")
+    return BlockLogs()
 
 
 def canonical(rdmol: Any) -> str:
@@ -122,18 +118,16 @@ def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[s
         rd = bonded.to_rdkit(sanitize=False)
     except ValueError as exc:
         return {"valid": False, "connected": False, "smiles": None, "reason": f"{protocol}: {exc}"}
-    frags = Chem.GetMolFrags(rd, asMols=True, sanitizeFrags=False)
-    connected = len(frags) == 1
-    if protocol in ("edm", "rdkit"):
-        # the field's rule: sanitise, keep the largest fragment
-        target = max(frags, key=lambda m: m.GetNumAtoms())
-    else:
-        target = rd
     try:
-        Chem.SanitizeMol(target)
-    except Exception as exc:  # RDKit raises several sanitisation exception types; keep the message
+        # the whole molecule must sanitise (EDM's compute_validity sanitises it before splitting it)
+        Chem.SanitizeMol(rd)
+    except (ValueError, RuntimeError) as exc:  # Chem.MolSanitizeException is a ValueError; keep the message
         return {"valid": False, "connected": False, "smiles": None,
                 "reason": f"{protocol}: sanitisation failed: {str(exc).splitlines()[0][:160]}"}
+    frags = Chem.GetMolFrags(rd, asMols=True, sanitizeFrags=False)
+    connected = len(frags) == 1
+    # the field's rule (EDM/GeoLDM) scores the largest fragment; ADiT's Open Babel route the whole molecule
+    target = max(frags, key=lambda m: m.GetNumAtoms()) if protocol in ("edm", "rdkit") else rd
     smiles = canonical(target)
     return {"valid": True, "connected": connected, "smiles": smiles, "reason": ""}
 
@@ -224,6 +218,15 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
         if geometry:
             g_metrics, g_records = geometry_checks(good)
             metrics.update({f"geometry/{k}": v for k, v in g_metrics.items()})
+            rows_of_good = [k for k, m in enumerate(mols) if m is not None]
+            for col in ("typable", "clash", "strain_kcal"):
+                values = [np.nan] * n
+                for k, g in zip(rows_of_good, g_records):
+                    values[k] = g.get(col, np.nan)
+                records[f"geometry_{col}"] = values
+            records["geometry_reason"] = [""] * n
+            for k, g in zip(rows_of_good, g_records):
+                records.loc[k, "geometry_reason"] = g["reason"]
         if reference_molecules is not None:
             metrics.update({f"distribution/{k}": v for k, v in distribution_distances(good, reference_molecules).items()})
     return EvalResult(metrics, records)

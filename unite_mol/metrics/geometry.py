@@ -46,12 +46,11 @@ def _angles(pos: np.ndarray, bonds: np.ndarray) -> np.ndarray:
 
 def geometry_checks(molecules: Sequence[Molecule], *, max_iters: int = 200) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Per-set geometry metrics and per-molecule records (see the module docstring)."""
-    from rdkit import Chem, RDLogger
     from rdkit.Chem import AllChem
+    from rdkit.rdBase import BlockLogs
 
     records = []
-    RDLogger.DisableLog("rdApp.*")
-    try:
+    with BlockLogs():
         for k, mol in enumerate(molecules):
             rec: dict[str, Any] = {"index": k, "typable": False, "clash": False, "reason": ""}
             bonded = mol.with_bonds("openbabel")
@@ -91,8 +90,6 @@ def geometry_checks(molecules: Sequence[Molecule], *, max_iters: int = 200) -> t
                        bond_length_mae=float(np.abs(bl0 - bl1).mean()) if len(b) else 0.0,
                        angle_mae=float(np.abs(a0 - a1).mean()) if len(a0) else 0.0)
             records.append(rec)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     typ = [r for r in records if r["typable"]]
     n = max(len(records), 1)
     metrics = {
