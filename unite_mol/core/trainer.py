@@ -1,32 +1,61 @@
 """A domain-agnostic trainer: AdamW, LR schedule, EMA, bf16 autocast, atomic checkpoints, exact resume, DDP.
 
-Used by the molecule and image training commands alike::
+The molecule and image training commands both use it::
 
     trainer = Trainer(model, loss_fn, batches, TrainConfig(steps=10_000, budget_s=3600), "runs/x")
-    trainer.fit()
+    summary = trainer.fit()
+    ema = trainer.ema_model()
 
-* ``loss_fn(model, batch, generator) -> (loss, logs)``: the objective; the trainer never looks inside.
-* ``batches(epoch) -> Sequence``: that epoch's batches, deterministic given the epoch. The trainer
-  tracks (epoch, index) so that a resumed run continues at exactly the next batch.
-* One ``torch.Generator`` seeded from ``config.seed`` (and the DDP rank) is passed to every step; its
-  state is checkpointed, so kill + resume reproduces an uninterrupted CPU run bit for bit.
+Contract
+    * ``loss_fn(model, batch, generator) -> (loss, logs)``: the objective. The trainer never looks inside;
+      ``loss_fn`` may call any method of the model (under DDP the whole objective is the wrapped forward).
+    * ``batches(epoch) -> Sequence``: that epoch's batches, deterministic given the epoch (the caller seeds
+      it). The trainer tracks (epoch, index in epoch) so a resumed run continues at exactly the next batch.
+      Batches are moved with ``.to(device)`` (tensors, objects with ``.to``) or element-wise (tuples,
+      lists, namedtuples, dicts).
+    * Randomness: one ``torch.Generator`` on the training device, seeded from ``config.seed`` and the DDP
+      rank, is passed to every ``loss_fn`` call. Its state is checkpointed (one per rank), so a run that
+      is killed and resumed reproduces the uninterrupted CPU run bit for bit. The global RNG is not used.
 
-The run folder holds ``config.json``, ``metrics.jsonl`` (one line per log step), ``loss.png`` and
-``checkpoint.pt`` (written atomically; loads with ``torch.load(weights_only=True)``). Constructing a
-Trainer on a folder with a checkpoint resumes it. Under ``torchrun`` (``WORLD_SIZE > 1``) the model is
-wrapped in DistributedDataParallel, each rank takes every ``world_size``-th batch, and rank 0 writes.
+Run folder (rank 0 writes everything)
+    ``config.json``   resolved :class:`TrainConfig` (under ``"train"``) plus ``extra_state["config"]``.
+    ``metrics.jsonl`` one line per log step: step, epoch, samples, lr, window means of loss / grad_norm /
+                      every ``logs`` key, steps_per_s, samples_per_s (when the batch length is known),
+                      skipped (non-finite steps so far), wall_s (training wall-clock across resumes).
+    ``loss.png``      log-scale curves of every logged key, redrawn at each checkpoint.
+    ``checkpoint.pt`` model, EMA (fp32), optimiser, per-rank generator states, step / epoch / index,
+                      elapsed seconds, samples seen, resolved config: plain tensors and containers only,
+                      written to a temp file in the same folder then ``os.replace``-d, so it is never half
+                      written, and it loads with ``torch.load(path, weights_only=True)``.
+
+Constructing a Trainer on a folder that holds ``checkpoint.pt`` resumes it (model, optimiser, EMA,
+generators, data position, elapsed budget); lines of ``metrics.jsonl`` past the checkpoint's step (a run
+killed between a log line and the next checkpoint) are dropped so the log stays monotonic.
+
+Stopping: at ``config.steps`` (or ``fit(stop_at=)``), after the step that crosses ``budget_s`` (counted
+across resumes), or on SIGTERM; each checkpoints and returns. KeyboardInterrupt checkpoints and re-raises.
+
+DDP: under ``torchrun`` (``WORLD_SIZE > 1``) the process group is initialised (nccl on CUDA, gloo on CPU)
+unless the caller already did, the objective is wrapped in ``DistributedDataParallel``, and rank ``r``
+takes batches ``r, r + W, r + 2W, ...`` of every epoch (the epoch is cut to a multiple of ``W`` so all ranks
+step together). Per-step decisions (stop, time-based checkpoint, skip) are agreed across ranks. The
+caller owns ``torch.distributed.destroy_process_group()``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
+import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,88 +63,150 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-LossFn = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[str, float]]]
+LossFn = Callable[[nn.Module, Any, torch.Generator], "tuple[torch.Tensor, dict[str, float]]"]
+CHECKPOINT_FORMAT = "unite_mol.trainer/2"
+MAX_NONFINITE = 10
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_NOT_PLOTTED = ("step", "epoch", "samples", "lr", "steps_per_s", "samples_per_s", "skipped", "wall_s")
 
 
+# ----------------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class TrainConfig:
+    """How to optimise (what to optimise is the caller's). Validated on construction.
+
+    Raises:
+        ValueError: naming the field and its allowed range or choices.
+    """
+
     steps: int = 10_000              # optimiser steps (also the length of the LR schedule)
     budget_s: float | None = None    # wall-clock budget across resumes; the run checkpoints and stops
     lr: float = 3e-4
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01       # on >= 2-D weights only
     betas: tuple[float, float] = (0.9, 0.99)
-    warmup_steps: int = 500
+    warmup_steps: int = 500          # linear warm-up to `lr`
     lr_schedule: str = "cosine"      # "cosine" (to min_lr_ratio * lr at `steps`) or "constant"
     min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
+    grad_clip: float = 1.0           # max global grad norm
+    ema_decay: float = 0.999         # EMA of the weights (fp32), for evaluation and sampling
     seed: int = 0
-    log_every: int = 25
-    ckpt_every: int = 500
-    ckpt_every_s: float = 600.0
-    amp: str = "auto"                # "auto" | "bf16" | "off"
-    device: str = "auto"             # "auto" | "cpu" | "cuda[:k]" | "mps"
+    log_every: int = 25              # steps per metrics.jsonl line
+    ckpt_every: int = 500            # steps per checkpoint ...
+    ckpt_every_s: float = 600.0      # ... and at least this often in wall-clock seconds
+    amp: str = "auto"                # "auto" (bf16 on CUDA, and on CPUs with fast bf16), "bf16", "off"
+    device: str = "auto"             # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:K", "mps"
 
     def __post_init__(self) -> None:
-        def need(cond: bool, msg: str) -> None:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def need(cond: bool, field: str, allowed: str) -> None:
             if not cond:
-                raise ValueError(f"TrainConfig.{msg}")
+                raise ValueError(f"TrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}")
 
-        need(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
-        need(self.budget_s is None or self.budget_s > 0, f"budget_s must be > 0 or None, got {self.budget_s}")
-        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"betas must be two numbers in [0, 1), got {self.betas}")
-        need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        need(self.lr_schedule in ("cosine", "constant"), f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
-        need(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        need(self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip}")
-        need(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        need(self.log_every >= 1 and self.ckpt_every >= 1, "log_every and ckpt_every must be >= 1")
-        need(self.ckpt_every_s > 0, f"ckpt_every_s must be > 0, got {self.ckpt_every_s}")
-        need(self.amp in ("auto", "bf16", "off"), f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
+        need(is_int(self.steps) and self.steps >= 1, "steps", "an integer >= 1")
+        need(self.budget_s is None or (is_num(self.budget_s) and self.budget_s > 0), "budget_s", "a number > 0 or None")
+        need(is_num(self.lr) and self.lr > 0, "lr", "a number > 0")
+        need(is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0")
+        need(isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+             and all(is_num(b) and 0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        need(is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps", "an integer >= 0")
+        need(self.lr_schedule in ("cosine", "constant"), "lr_schedule", "one of 'cosine', 'constant'")
+        need(is_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]")
+        need(is_num(self.grad_clip) and self.grad_clip > 0, "grad_clip", "a number > 0")
+        need(is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)")
+        need(is_int(self.seed) and 0 <= self.seed < 2**53, "seed", "an integer in [0, 2**53)")
+        need(is_int(self.log_every) and self.log_every >= 1, "log_every", "an integer >= 1")
+        need(is_int(self.ckpt_every) and self.ckpt_every >= 1, "ckpt_every", "an integer >= 1")
+        need(is_num(self.ckpt_every_s) and self.ckpt_every_s > 0, "ckpt_every_s", "a number > 0")
+        need(self.amp in ("auto", "bf16", "off"), "amp", "one of 'auto', 'bf16', 'off'")
+        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)), "device",
+             "one of 'auto', 'cpu', 'cuda', 'cuda:K', 'mps'")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["betas"] = list(self.betas)
         return d
 
 
-def resolve_device(name: str) -> torch.device:
+# ----------------------------------------------------------------------------------------------- helpers
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"``: cuda (this process's ``LOCAL_RANK``), then mps, then cpu; ``"cuda"`` also takes LOCAL_RANK."""
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", local_rank)
     if name != "auto":
         return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 
 
 def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 / AMX on this CPU (bf16 matmuls then run at about twice the fp32 rate)."""
-    try:
+    """Whether torch reports native bf16 on this CPU (AVX-512 BF16 or AMX), i.e. bf16 autocast pays off."""
+    probes = [getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None)]
+    probes = [p for p in probes if p is not None]
+    if probes:
+        return any(bool(p()) for p in probes)
+    try:  # older torch: read the CPU flags
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """The one place that decides the autocast dtype policy."""
+    if amp == "off":
+        return False
+    if amp == "bf16":
+        return True
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
+
+
 def move(batch: Any, device: torch.device) -> Any:
+    """``batch.to(device)`` if it has ``.to``; else element-wise through tuples, namedtuples, lists, dicts."""
     if hasattr(batch, "to"):
         return batch.to(device)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(move(b, device) for b in batch))
     if isinstance(batch, (list, tuple)):
         return type(batch)(move(b, device) for b in batch)
     if isinstance(batch, dict):
-        return {k: move(v, device) for k, v in batch.items()}
+        return type(batch)((k, move(v, device)) for k, v in batch.items())
     return batch
 
 
+def batch_length(batch: Any) -> int | None:
+    """Samples in a batch: leading dim of a tensor, ``len()`` of a batch object, else of its first tensor."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.ndim else None
+    if isinstance(batch, (list, tuple)):
+        return batch_length(batch[0]) if len(batch) else None
+    if isinstance(batch, dict):
+        return batch_length(next(iter(batch.values()))) if batch else None
+    if hasattr(batch, "__len__"):
+        return len(batch)
+    return None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types only (non-JSON leaves become strings), so checkpoints stay weights_only-loadable."""
+    return json.loads(json.dumps(obj, default=str))
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file in ``path``'s folder, fsync, then ``os.replace``: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -124,113 +215,240 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write text through a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
-def check_state(model: nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:
-    """ValueError listing missing, unexpected and mis-shaped keys."""
+def check_state(model: nn.Module, state: Any, source: Any) -> None:
+    """Raise a ValueError listing missing, unexpected and mis-shaped keys of ``state`` against ``model``."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"checkpoint {source}: the model entry is not a state_dict of tensors")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or shapes:
-        raise ValueError(f"checkpoint {source} does not match the model: missing {missing[:6]}, unexpected "
-                         f"{unexpected[:6]}, shape mismatch {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in shapes[:6]]}")
+        def show(keys: list[str]) -> str:
+            return "[" + ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") + "]"
+
+        shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes]
+        raise ValueError(f"checkpoint {source} does not match the model: missing {show(missing)}, "
+                         f"unexpected {show(unexpected)}, shape mismatch {show(shaped)}. Build the model with "
+                         "the run's config, or train in a fresh run folder.")
 
 
+def _mixed_seed(seed: int, rank: int, step: int = 0) -> int:
+    return ((seed * 1_000_003 + rank) * 1_000_033 + step) % (2**63)
+
+
+class _Objective(nn.Module):
+    """``loss_fn`` as a module, so DDP wraps the whole objective and ``loss_fn`` sees the plain model."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Any, generator: torch.Generator):
+        return self.loss_fn(self.model, batch, generator)
+
+
+# ----------------------------------------------------------------------------------------------- trainer
 class Trainer:
-    """Runs ``loss_fn`` over ``batches`` with AdamW, EMA, checkpoints and resume (see module docstring).
+    """Runs ``loss_fn`` over ``batches`` with AdamW, warm-up + schedule, clipping, EMA, checkpoints, resume.
+
+    Args:
+        model: the network (moved to the training device; its parameters are trained in place).
+        loss_fn: ``loss_fn(model, batch, generator) -> (loss, logs)``.
+        batches: ``batches(epoch) -> Sequence`` of that epoch's batches, deterministic given the epoch.
+        config: the :class:`TrainConfig`.
+        run_dir: the run folder; if it holds ``checkpoint.pt`` the run resumes from it.
+        extra_state: JSON-like metadata; ``extra_state["config"]`` is merged into ``config.json``; the whole
+            dict is stored in the checkpoint under ``"extra"``.
+        on_checkpoint: called as ``on_checkpoint(trainer)`` on rank 0 after every checkpoint.
+
+    Attributes of note: ``model``, ``ema`` (fp32 EMA copy), ``step``, ``epoch``, ``index`` (next batch of
+    this rank's shard of the epoch), ``elapsed`` (training seconds across resumes), ``samples_seen``,
+    ``skipped``, ``generator``, ``device``, ``rank``, ``world``.
 
     Raises:
-        ValueError: if the run folder's checkpoint is corrupt or does not match the model.
+        ValueError: if ``checkpoint.pt`` in ``run_dir`` is corrupt, not a trainer checkpoint, or does not
+            match the model (the message lists the mismatched keys).
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Sequence[Any]], config: TrainConfig,
-                 run_dir: str | Path, *, extra_state: dict | None = None, on_checkpoint: Callable[["Trainer"], None] | None = None):
+    def __init__(self, model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Sequence[Any]],
+                 config: TrainConfig, run_dir: str | Path, *, extra_state: dict | None = None,
+                 on_checkpoint: Callable[["Trainer"], None] | None = None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
         self.run_dir = Path(run_dir)
         self.loss_fn = loss_fn
         self.batches = batches
         self.on_checkpoint = on_checkpoint
+        self.extra_state = dict(extra_state or {})
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
         if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if self.device.type == "cuda" else "gloo"
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
-            torch.distributed.init_process_group(backend)
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if self.world > 1:
+            self.world, self.rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+
         self.model = model.to(self.device)
-        self.ema = copy.deepcopy(self.model).eval()
+        self.ema = copy.deepcopy(self.model).float().eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
+        self._ema_pairs = self._pair(self.ema.named_parameters(), self.model.named_parameters())
+        self._ema_bufs = self._pair(self.ema.named_buffers(), self.model.named_buffers())
         decay, no_decay = [], []
         for p in self.model.parameters():
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
         self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                      {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=tuple(config.betas))
-        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
-                    if self.world > 1 else None)
-        if config.amp == "off":
-            self.amp = False
-        elif config.amp == "bf16":
-            self.amp = True
-        else:
-            self.amp = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_fast_bf16())
+                                      {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=config.betas)
+        self.objective = _Objective(self.model, loss_fn)
+        self.ddp: nn.Module | None = None
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.objective, device_ids=ids,
+                                                                 find_unused_parameters=True)
+        self.amp = use_bf16(config.amp, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed * 1000 + self.rank)
         self.step = 0
         self.epoch = 0
         self.index = 0
         self.elapsed = 0.0
         self.samples_seen = 0
-        self.extra_state = extra_state or {}
+        self.skipped = 0
+        self._saved_step = -1
+        self._stop_signal = False
         self.ckpt_path = self.run_dir / "checkpoint.pt"
         if self.ckpt_path.exists():
             self._load()
-        elif self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
             atomic_write_text(self.run_dir / "config.json", json.dumps(
                 {"train": config.to_dict(), **self.extra_state.get("config", {})}, indent=2, default=str))
 
-    # -------------------------------------------------------------------------------- state
+    @staticmethod
+    def _pair(ema_named, model_named) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        own = dict(model_named)
+        return [(e, own[name]) for name, e in ema_named]
+
+    # ------------------------------------------------------------------------------------------ state
+    def state_dict(self, generators: list[torch.Tensor] | None = None) -> dict[str, Any]:
+        """The checkpoint contents (plain tensors and containers; ``weights_only``-loadable)."""
+        return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "generators": generators if generators is not None else [self.generator.get_state()],
+                "generator_device": self.device.type, "world_size": self.world,
+                "step": self.step, "epoch": self.epoch, "index": self.index, "elapsed": self.elapsed,
+                "samples_seen": self.samples_seen, "skipped": self.skipped,
+                "config": self.config.to_dict(), "extra": _jsonable(self.extra_state),
+                "torch_version": torch.__version__}
+
     def _load(self) -> None:
+        path = self.ckpt_path
         try:
-            ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for corrupt files; keep its message
-            raise ValueError(f"cannot read checkpoint {self.ckpt_path} (corrupt or not a unite_mol checkpoint): {exc}") from exc
-        if not isinstance(ck, dict) or "model" not in ck:
-            raise ValueError(f"{self.ckpt_path} is not a unite_mol training checkpoint")
-        check_state(self.model, ck["model"], self.ckpt_path)
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for truncated / foreign files; keep its message
+            raise ValueError(f"cannot read checkpoint {path} (corrupt, truncated or not a torch file): "
+                             f"{type(exc).__name__}: {exc}. Delete it to start afresh.") from exc
+        need = ("model", "ema", "optimizer", "step", "epoch", "index", "elapsed")
+        if not isinstance(ck, dict) or any(k not in ck for k in need) or not ("generators" in ck or "generator" in ck):
+            have = sorted(ck) if isinstance(ck, dict) else type(ck).__name__
+            raise ValueError(f"{path} is not a unite_mol training checkpoint (needs {list(need)} and generator "
+                             f"state; has {have})")
+        check_state(self.model, ck["model"], path)
+        check_state(self.ema, ck["ema"], f"{path} (EMA)")
         self.model.load_state_dict(ck["model"])
         self.ema.load_state_dict(ck["ema"])
-        self.opt.load_state_dict(ck["optimizer"])
-        self.generator.set_state(ck["generator"].to(torch.uint8) if self.device.type == "cpu" else ck["generator"])
+        try:
+            self.opt.load_state_dict(ck["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {path}: optimiser state does not match the model's trainable "
+                             f"parameters ({exc})") from exc
         self.step, self.epoch, self.index = int(ck["step"]), int(ck["epoch"]), int(ck["index"])
         self.elapsed = float(ck["elapsed"])
         self.samples_seen = int(ck.get("samples_seen", 0))
+        self.skipped = int(ck.get("skipped", 0))
+        self._saved_step = self.step
+        gens = ck["generators"] if "generators" in ck else [ck["generator"]]
+        same_device = ck.get("generator_device", "cpu") == self.device.type
+        if same_device and len(gens) == self.world:
+            self.generator.set_state(gens[self.rank].to(torch.uint8).cpu())
+        else:
+            warnings.warn(f"{path}: saved on {ck.get('generator_device', 'cpu')} with world size "
+                          f"{ck.get('world_size', 1)}; resuming on {self.device.type} with world size {self.world}, "
+                          "so the noise generator is reseeded from (seed, rank, step) and the resume is not "
+                          "bit-exact", stacklevel=3)
+            self.generator.manual_seed(_mixed_seed(self.config.seed, self.rank, self.step))
+        old = ck.get("config")
+        if isinstance(old, dict):
+            changed = sorted(k for k, v in self.config.to_dict().items() if k in old and old[k] != v)
+            if changed:
+                warnings.warn(f"{path}: resuming with changed TrainConfig fields {changed}", stacklevel=3)
+        if self.rank == 0:
+            self._truncate_metrics()
 
-    def save(self) -> None:
-        """Write the checkpoint atomically (rank 0), refresh the loss plot, call ``on_checkpoint``."""
-        if self.rank != 0:
+    def _truncate_metrics(self) -> None:
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
             return
-        state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.opt.state_dict(),
-                 "generator": self.generator.get_state(), "step": self.step, "epoch": self.epoch, "index": self.index,
-                 "elapsed": self.elapsed, "samples_seen": self.samples_seen}
-        atomic_torch_save(state, self.ckpt_path)
+        lines = path.read_text().splitlines()
+        keep = []
+        for line in lines:
+            try:
+                if json.loads(line)["step"] <= self.step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line from a kill mid-write
+        if len(keep) != len(lines):
+            atomic_write_text(path, "".join(x + "\n" for x in keep))
+
+    def save(self, *, collective: bool = True) -> None:
+        """Checkpoint atomically, redraw ``loss.png`` and call ``on_checkpoint`` (files on rank 0 only).
+
+        Under DDP this gathers every rank's generator state, so all ranks must call it together unless
+        ``collective=False`` (used on KeyboardInterrupt; other ranks are then reseeded on resume).
+        """
+        gens = [self.generator.get_state()]
+        if self.world > 1 and collective:
+            gathered: list[Any] = [None] * self.world
+            torch.distributed.all_gather_object(gathered, gens[0])
+            gens = gathered
+        if self.rank != 0:
+            self._saved_step = self.step
+            return
+        atomic_torch_save(self.state_dict(gens), self.ckpt_path)
+        self._saved_step = self.step
         self.plot()
         if self.on_checkpoint is not None:
             self.on_checkpoint(self)
 
     def ema_model(self) -> nn.Module:
-        """A copy of the model carrying the EMA weights."""
-        return copy.deepcopy(self.ema)
+        """A copy of the model carrying the EMA weights (fp32), in eval mode, with the model's requires_grad flags."""
+        m = copy.deepcopy(self.ema)
+        flags = {n: p.requires_grad for n, p in self.model.named_parameters()}
+        for n, p in m.named_parameters():
+            p.requires_grad_(flags[n])
+        return m.eval()
 
     def lr_at(self, step: int) -> float:
+        """LR of optimiser step ``step`` (0-based): linear warm-up, then cosine to ``min_lr_ratio * lr`` or constant."""
         c = self.config
-        if c.warmup_steps and step < c.warmup_steps:
+        if step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
         if c.lr_schedule == "constant":
             return c.lr
@@ -239,137 +457,216 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        d = self.config.ema_decay
-        own = dict(self.model.named_parameters())
-        for name, e in self.ema.named_parameters():
-            e.lerp_(own[name].detach(), 1 - d)
-        bufs = dict(self.model.named_buffers())
-        for name, e in self.ema.named_buffers():
-            e.copy_(bufs[name])
+        w = 1.0 - self.config.ema_decay
+        for e, p in self._ema_pairs:
+            e.lerp_(p.detach().to(e.dtype), w)
+        for e, b in self._ema_bufs:
+            e.copy_(b)
 
-    # -------------------------------------------------------------------------------- loop
+    def _epoch_batches(self, epoch: int) -> Sequence[Any]:
+        """This rank's shard of ``batches(epoch)``: rank::world of the largest multiple of world."""
+        full = self.batches(epoch)
+        n = len(full) - len(full) % self.world
+        if n == 0:
+            raise ValueError(f"batches({epoch}) returned {len(full)} batches; need at least {self.world} "
+                             f"(one per rank)")
+        if self.world == 1:
+            return full
+        return [full[i] for i in range(self.rank, n, self.world)]
+
+    def _agree(self, *values: int) -> list[int]:
+        """Sum small integers over ranks (identity without DDP)."""
+        if self.world == 1:
+            return list(values)
+        dev = self.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+        t = torch.tensor(values, dtype=torch.int64, device=dev)
+        torch.distributed.all_reduce(t)
+        return [int(v) for v in t.tolist()]
+
+    # ------------------------------------------------------------------------------------------ loop
     def fit(self, *, stop_at: int | None = None) -> dict[str, Any]:
-        """Train until ``steps`` (or ``stop_at``, for a run in parts) or ``budget_s``; checkpoint at the end.
+        """Train to ``config.steps`` (or ``stop_at``, for a run in parts), the budget, or SIGTERM; checkpoint.
 
-        Returns a summary: steps, epoch, elapsed_s, samples_seen, skipped steps, the last logged values.
+        Returns:
+            ``{"steps", "epoch", "elapsed_s", "samples_seen", "skipped", "stopped", "last"}``: ``stopped`` is
+            ``"steps"``, ``"stop_at"``, ``"budget"`` or ``"signal"``; ``last`` holds the last logged window means.
+
+        Raises:
+            RuntimeError: after ``MAX_NONFINITE`` (10) consecutive non-finite losses or gradient norms, naming
+                the step (the last good checkpoint is left as it was).
+            ValueError: if ``batches(epoch)`` has fewer batches than ranks.
+            KeyboardInterrupt: re-raised after checkpointing the last completed step (an interrupted step
+                is rewound: its batch and noise are used again on resume).
         """
+        c = self.config
+        last_step = c.steps if stop_at is None else min(c.steps, stop_at)
+        self._stop_signal = False
+        old_handler = None
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
+            old_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        quiet = os.environ.get("UNITE_MOL_NO_PROGRESS") == "1"
+        show_bar = self.rank == 0 and not quiet and sys.stderr.isatty()
+        print_lines = self.rank == 0 and not quiet and not show_bar
         from tqdm import tqdm
 
-        c = self.config
-        stop = {"flag": False}
-        old_handler = None
-        if self.rank == 0 and hasattr(signal, "SIGTERM"):
-            try:
-                old_handler = signal.signal(signal.SIGTERM, lambda *a: stop.__setitem__("flag", True))
-            except ValueError:  # not the main thread
-                old_handler = None
-        show = self.rank == 0 and os.environ.get("UNITE_MOL_NO_PROGRESS") != "1" and sys.stderr.isatty()
-        bar = tqdm(total=c.steps, initial=self.step, disable=not show, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=last_step, initial=self.step, disable=not show_bar, unit="step", dynamic_ncols=True,
+                   desc=self.run_dir.name)
         window: dict[str, list[float]] = {}
-        t_last_ckpt = time.time()
-        t_window = time.time()
-        skipped = 0
-        nonfinite_run = 0
-        start = time.time() - self.elapsed
-        batches = self.batches(self.epoch)
         last_logs: dict[str, float] = {}
+        window_t, window_steps, window_samples = time.monotonic(), 0, 0
+        last_ckpt_t = time.monotonic()
+        start = time.monotonic() - self.elapsed
+        consecutive_bad = 0
+        stopped = "stop_at" if stop_at is not None and stop_at < c.steps else "steps"
+        if c.budget_s is not None and self.elapsed >= c.budget_s:
+            stopped, last_step = "budget", self.step
+        batches = self._epoch_batches(self.epoch) if self.step < last_step else []
         self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        mark = None
         try:
-            last_step = c.steps if stop_at is None else min(c.steps, stop_at)
-            while self.step < last_step and not stop["flag"]:
-                if c.budget_s is not None and self.elapsed >= c.budget_s:
-                    break
+            while self.step < last_step:
+                mark = (self.step, self.epoch, self.index, self.generator.get_state())
                 if self.index >= len(batches):
                     self.epoch += 1
                     self.index = 0
-                    batches = self.batches(self.epoch)
-                    if len(batches) == 0:
-                        raise ValueError(f"batches({self.epoch}) is empty")
-                k = self.index
+                    batches = self._epoch_batches(self.epoch)
+                batch = move(batches[self.index], self.device)
                 self.index += 1
-                if self.world > 1 and k % self.world != self.rank:
-                    continue
-                batch = move(batches[k], self.device)
+                lr = self.lr_at(self.step)
                 for g in self.opt.param_groups:
-                    g["lr"] = self.lr_at(self.step)
+                    g["lr"] = lr
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    loss, logs = self.loss_fn(self.ddp or self.model, batch, self.generator)
-                if not torch.isfinite(loss):
-                    skipped += 1
-                    nonfinite_run += 1
+                    if self.ddp is not None:
+                        loss, logs = self.ddp(batch, self.generator)
+                    else:
+                        loss, logs = self.loss_fn(self.model, batch, self.generator)
+                finite = bool(torch.isfinite(loss.detach()).all())
+                gnorm = torch.tensor(float("nan"))
+                if finite or self.ddp is not None:  # DDP: every rank runs backward so the collectives match
+                    loss.backward()
+                    gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+                n = batch_length(batch) or 0
+                self.elapsed = time.monotonic() - start
+                budget_hit = c.budget_s is not None and self.elapsed >= c.budget_s
+                time_due = self.rank == 0 and time.monotonic() - last_ckpt_t > c.ckpt_every_s
+                # one small collective per step: skip / stop / checkpoint decisions are the same on all ranks
+                bad, stop_sig, stop_budget, due, n_all = self._agree(
+                    int(not (finite and bool(torch.isfinite(gnorm)))), int(self._stop_signal), int(budget_hit),
+                    int(time_due), n)
+                if bad:
                     self.opt.zero_grad(set_to_none=True)
-                    if nonfinite_run >= 10:
-                        raise RuntimeError(f"10 consecutive non-finite losses, last at step {self.step}")
-                    continue
-                nonfinite_run = 0
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-                self.opt.step()
-                self._update_ema()
-                self.step += 1
-                n = len(batch) if hasattr(batch, "__len__") else 0
-                self.samples_seen += n * self.world
-                self.elapsed = time.time() - start
-                for key, v in {"loss": float(loss.detach()), "grad_norm": float(gnorm), **logs}.items():
-                    window.setdefault(key, []).append(float(v))
-                bar.update(1)
-                if self.step % c.log_every == 0:
-                    now = time.time()
-                    rate = c.log_every / max(now - t_window, 1e-9)
-                    t_window = now
-                    last_logs = {key: sum(v) / len(v) for key, v in window.items()}
-                    window = {}
-                    rec = {"step": self.step, "epoch": self.epoch, "samples": self.samples_seen, "lr": self.lr_at(self.step - 1),
-                           **{k: round(v, 6) for k, v in last_logs.items()}, "steps_per_s": round(rate, 4),
-                           "skipped": skipped, "wall_s": round(self.elapsed, 1)}
-                    if self.rank == 0:
-                        with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                            fh.write(json.dumps(rec) + "\n")
-                    left = "" if c.budget_s is None else f" budget left {max(0.0, c.budget_s - self.elapsed) / 60:.1f} min"
-                    bar.set_postfix_str(f"loss {last_logs['loss']:.4g} {rate * n * self.world:.0f} samples/s{left}")
-                    if not show and self.rank == 0:
-                        print(f"step {self.step}/{c.steps} loss {last_logs['loss']:.4g} {rate:.2f} steps/s "
-                              f"wall {self.elapsed:.0f}s{left}", file=sys.stderr, flush=True)
-                if self.step % c.ckpt_every == 0 or time.time() - t_last_ckpt > c.ckpt_every_s:
-                    self.save()
-                    t_last_ckpt = time.time()
+                    self.skipped += 1
+                    consecutive_bad += 1
+                    if consecutive_bad >= MAX_NONFINITE:
+                        raise RuntimeError(f"{MAX_NONFINITE} consecutive non-finite losses or gradient norms, the "
+                                           f"last at step {self.step} (epoch {self.epoch}, batch {self.index - 1}); "
+                                           f"lower the LR or check the data. Last checkpoint: step {self._saved_step}")
+                else:
+                    self.opt.step()
+                    self.opt.zero_grad(set_to_none=True)
+                    self._update_ema()
+                    self.step += 1
+                    consecutive_bad = 0
+                    self.samples_seen += n_all
+                    window_steps += 1
+                    window_samples += n_all
+                    for key, v in {"loss": float(loss.detach()), "grad_norm": float(gnorm), **logs}.items():
+                        window.setdefault(key, []).append(float(v))
+                    bar.update(1)
+                    if self.step % c.log_every == 0:
+                        now = time.monotonic()
+                        dt = max(now - window_t, 1e-9)
+                        last_logs = {k: sum(v) / len(v) for k, v in window.items()}
+                        rec = {"step": self.step, "epoch": self.epoch, "samples": self.samples_seen, "lr": lr,
+                               **{k: round(v, 6) for k, v in last_logs.items()},
+                               "steps_per_s": round(window_steps / dt, 4),
+                               **({"samples_per_s": round(window_samples / dt, 2)} if window_samples else {}),
+                               "skipped": self.skipped, "wall_s": round(self.elapsed, 2)}
+                        window, window_t, window_steps, window_samples = {}, now, 0, 0
+                        if self.rank == 0:
+                            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                                fh.write(json.dumps(rec) + "\n")
+                            self._progress(bar, rec, last_step, print_lines)
+                    if self.step % c.ckpt_every == 0 or due:
+                        self.save()
+                        last_ckpt_t = time.monotonic()
+                if stop_sig or stop_budget:
+                    stopped = "signal" if stop_sig else "budget"
+                    break
         except KeyboardInterrupt:
-            self.save()
+            if mark is not None and self.step == mark[0]:  # interrupted mid-step: rewind to the last whole step
+                self.epoch, self.index = mark[1], mark[2]
+                self.generator.set_state(mark[3])
+            if self.step != self._saved_step:
+                self.save(collective=False)
             raise
         finally:
             bar.close()
             if old_handler is not None:
                 signal.signal(signal.SIGTERM, old_handler)
-        self.save()
+        if self.step != self._saved_step:
+            self.save()
         return {"steps": self.step, "epoch": self.epoch, "elapsed_s": self.elapsed, "samples_seen": self.samples_seen,
-                "skipped": skipped, "last": last_logs}
+                "skipped": self.skipped, "stopped": stopped, "last": last_logs}
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._stop_signal = True
+
+    def _progress(self, bar: Any, rec: dict[str, Any], last_step: int, print_lines: bool) -> None:
+        """Bar postfix / plain log line: loss, rate, samples/s, and an ETA that honours the budget."""
+        c = self.config
+        rate = rec["steps_per_s"]
+        eta = (last_step - self.step) / rate if rate > 0 else float("inf")
+        parts = [f"loss {rec['loss']:.4g}"]
+        if "samples_per_s" in rec:
+            parts.append(f"{rec['samples_per_s']:.0f} samples/s")
+        if c.budget_s is not None:
+            left = max(0.0, c.budget_s - self.elapsed)
+            parts.append(f"budget left {left / 60:.1f} min")
+            if left < eta:
+                eta = left
+                parts.append("(budget ends the run)")
+        parts.append(f"eta {eta / 60:.1f} min")
+        bar.set_postfix_str(" ".join(parts))
+        if print_lines:
+            print(f"step {self.step}/{last_step} {rate:.2f} steps/s wall {self.elapsed:.0f}s " + " ".join(parts),
+                  file=sys.stderr, flush=True)
 
     def plot(self) -> None:
+        """Redraw ``loss.png`` (log-scale curves of every logged key) from ``metrics.jsonl``; atomic."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
             return
-        import matplotlib
+        from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        keys = [k for k in recs[-1] if k not in ("step", "epoch", "samples", "lr", "steps_per_s", "skipped", "wall_s")
-                and all(isinstance(r.get(k, 0), (int, float)) for r in recs)]
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        steps = [r["step"] for r in recs]
+        recs = []
+        for line in path.read_text().splitlines():
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                continue
+        if not recs:
+            return
+        keys = sorted({k for r in recs for k, v in r.items() if k not in _NOT_PLOTTED and isinstance(v, (int, float))})
+        fig = Figure(figsize=(8, 4.5))
+        ax = fig.add_subplot()
         for k in keys:
-            ys = [r.get(k) for r in recs]
-            pts = [(s, y) for s, y in zip(steps, ys) if y is not None and y > 0]
+            pts = [(r["step"], r[k]) for r in recs if isinstance(r.get(k), (int, float)) and r[k] > 0]
             if pts:
                 ax.plot(*zip(*pts), label=k)
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.legend(fontsize=7, ncol=2)
-        ax.set_title(str(self.run_dir))
+        ax.set_title(str(self.run_dir), fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        tmp = self.run_dir / "loss.tmp.png"
-        fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        os.replace(tmp, self.run_dir / "loss.png")
+        fd, tmp = tempfile.mkstemp(prefix="loss.", suffix=".tmp.png", dir=self.run_dir)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=100, format="png")
+            os.replace(tmp, self.run_dir / "loss.png")
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
