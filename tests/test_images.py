@@ -139,3 +139,21 @@ def test_classifier_feature_distance_runs():
     x = torch.rand(40, 1, 28, 28) * 2 - 1
     assert fd_fmnist(clf, x, x) == pytest.approx(0.0, abs=1e-3)
     assert fd_fmnist(clf, x, -x) > 0
+
+
+def test_gpu_bench_dry_run(tmp_path):
+    import json
+
+    from unite_mol.images.gpu_bench import main
+
+    out = tmp_path / "r.json"
+    assert main(["--dry-run", "--out", str(out), "--workdir", str(tmp_path / "w")]) == 0
+    res = json.loads(out.read_text())
+    assert res["finite"] and res["train_images_per_s"] > 0 and res["sample_images_per_s"] > 0
+
+
+def test_image_b_preset_has_the_papers_size():
+    from unite_mol.core import preset
+
+    n = sum(p.numel() for p in build_image_model("IM-B").parameters())
+    assert 190e6 < n < 250e6, n  # the paper's UNITE-B: about 217M parameters
