@@ -1,0 +1,53 @@
+"""Command lines: generate to SDF/XYZ, export, train argument errors; the shipped model."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import tiny_model
+from unite_mol.generation import DEFAULT_MODEL, save_model
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
+                          env={"OMP_NUM_THREADS": "1", "UNITE_MOL_NO_PROGRESS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_generate_writes_sdf_that_rdkit_reads_back(tmp_path):
+    from rdkit import Chem
+
+    save_model(tmp_path / "m", tiny_model())
+    out = run("unite_mol", "generate", "--n", "100", "--out", str(tmp_path / "x.sdf"), "--model", str(tmp_path / "m"),
+              "--steps", "2", "--bonds", "edm")
+    assert out.returncode == 0, out.stderr
+    mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "x.sdf"), sanitize=False, removeHs=False)]
+    assert len(mols) == 100 and all(m is not None for m in mols)
+    out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.xyz"), "--model", str(tmp_path / "m"), "--steps", "2")
+    assert out.returncode == 0 and (tmp_path / "x.xyz").read_text().count("\n") > 3
+
+
+def test_cli_errors_are_clear(tmp_path):
+    out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.pdb"), "--model", str(tmp_path / "none"))
+    assert out.returncode == 2 and "not found" in out.stderr
+    out = run("unite_mol.train", "--run-dir", str(tmp_path / "r"), "--budget", "ten minutes")
+    assert out.returncode == 2 and "cannot read duration" in out.stderr
+    out = run("unite_mol.train", "--run-dir", str(tmp_path / "r"), "--preset", "GE-XXL")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_export_half_precision(tmp_path):
+    save_model(tmp_path / "m", tiny_model())
+    out = run("unite_mol", "export", str(tmp_path / "m"), str(tmp_path / "h"), "--float16")
+    assert out.returncode == 0, out.stderr
+    assert torch.load(tmp_path / "h.pt", weights_only=True)["ge.latent_in.weight"].dtype == torch.float16
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.with_suffix(".pt").exists(), reason="no shipped model in this checkout")
+def test_shipped_model_generates_molecules():
+    from unite_mol import generate
+
+    mols = generate(8, seed=0, steps=10)
+    assert len(mols) == 8 and all(m.bonds is not None for m in mols)
+    assert mols[0].to_rdkit(sanitize=False).GetNumAtoms() == mols[0].num_atoms
