@@ -356,7 +356,7 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "index": self.index, "elapsed": self.elapsed,
                 "samples_seen": self.samples_seen, "skipped": self.skipped,
                 "config": self.config.to_dict(), "extra": _jsonable(self.extra_state),
-                "torch_version": torch.__version__}
+                "torch_version": str(torch.__version__)}
 
     def _load(self) -> None:
         path = self.ckpt_path
