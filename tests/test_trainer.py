@@ -318,9 +318,20 @@ def test_batches_move_and_report_their_length():
     assert batch_length({"x": torch.zeros(4)}) == 4 and batch_length(object()) is None
 
 
+def test_bf16_autocast_trains_fp32_weights_and_leaves_global_rng_alone(tmp_path):
+    t = new(tmp_path, steps=3, amp="bf16")
+    w0 = t.model.net[0].weight.detach().clone()
+    rng = torch.get_rng_state()
+    s = t.fit()
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert s["steps"] == 3 and t.amp and t.model.net[0].weight.dtype == torch.float32
+    assert not torch.equal(t.model.net[0].weight, w0)
+    assert all(v.dtype == torch.float32 for v in t.ema.state_dict().values())
+
+
 # ------------------------------------------------------------------------------------------------ DDP
 DDP_SCRIPT = r"""
-import sys, torch
+import json, sys, torch
 sys.path.insert(0, {tests!r})
 from test_trainer import Toy, toy_loss, toy_batches, cfg
 from unite_mol.core.trainer import Trainer
@@ -331,7 +342,8 @@ straight = make({run!r} + "/a"); straight.fit()
 make({run!r} + "/b").fit(stop_at=3)
 resumed = make({run!r} + "/b")
 assert (resumed.step, resumed.epoch, resumed.index) == (3, 0, 3), (resumed.step, resumed.epoch, resumed.index)
-resumed.fit()
+summary = resumed.fit()
+open({run!r} + f"/last{{resumed.rank}}.json", "w").write(json.dumps(summary["last"]))
 for k, v in straight.model.state_dict().items():
     assert torch.equal(v, resumed.model.state_dict()[k]), k
 torch.save(resumed.model.state_dict(), {run!r} + f"/rank{{resumed.rank}}.pt")
@@ -360,4 +372,5 @@ def test_ddp_on_cpu_with_gloo(tmp_path):
     assert not torch.equal(ck["generators"][0], ck["generators"][1])  # each rank draws its own noise
     recs = [json.loads(x) for x in (Path(run) / "b" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [2, 4, 6] and recs[-1]["samples"] == 6 * 2 * 8
-    assert not (Path(run) / "rank1").exists()
+    last0, last1 = (json.loads((Path(run) / f"last{r}.json").read_text()) for r in (0, 1))
+    assert last0 == last1 and last0["loss"] == pytest.approx(recs[-1]["loss"], abs=1e-5)  # averaged over ranks

@@ -19,8 +19,8 @@ Contract
 
 Run folder (rank 0 writes everything)
     ``config.json``   resolved :class:`TrainConfig` (under ``"train"``) plus ``extra_state["config"]``.
-    ``metrics.jsonl`` one line per log step: step, epoch, samples, lr, window means of loss / grad_norm /
-                      every ``logs`` key, steps_per_s, samples_per_s (when the batch length is known),
+    ``metrics.jsonl`` one line per log step: step, epoch, samples, lr, window means (over steps and
+                      ranks) of loss / grad_norm / every ``logs`` key, steps_per_s, samples_per_s (when the batch length is known),
                       skipped (non-finite steps so far), wall_s (training wall-clock across resumes).
     ``loss.png``      log-scale curves of every logged key, redrawn at each checkpoint.
     ``checkpoint.pt`` model, EMA (fp32), optimiser, per-rank generator states, step / epoch / index,
@@ -244,6 +244,12 @@ def check_state(model: nn.Module, state: Any, source: Any) -> None:
         raise ValueError(f"checkpoint {source} does not match the model: missing {show(missing)}, "
                          f"unexpected {show(unexpected)}, shape mismatch {show(shaped)}. Build the model with "
                          "the run's config, or train in a fresh run folder.")
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _mixed_seed(seed: int, rank: int, step: int = 0) -> int:
@@ -483,6 +489,15 @@ class Trainer:
         torch.distributed.all_reduce(t)
         return [int(v) for v in t.tolist()]
 
+    def _mean_over_ranks(self, logs: dict[str, float]) -> dict[str, float]:
+        """Average each logged value over the ranks that logged it (identity without DDP)."""
+        if self.world == 1:
+            return logs
+        every: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(every, logs)
+        keys = list(dict.fromkeys(k for d in every for k in d))
+        return {k: sum(d[k] for d in every if k in d) / sum(k in d for d in every) for k in keys}
+
     # ------------------------------------------------------------------------------------------ loop
     def fit(self, *, stop_at: int | None = None) -> dict[str, Any]:
         """Train to ``config.steps`` (or ``stop_at``, for a run in parts), the budget, or SIGTERM; checkpoint.
@@ -577,7 +592,7 @@ class Trainer:
                     if self.step % c.log_every == 0:
                         now = time.monotonic()
                         dt = max(now - window_t, 1e-9)
-                        last_logs = {k: sum(v) / len(v) for k, v in window.items()}
+                        last_logs = self._mean_over_ranks({k: sum(v) / len(v) for k, v in window.items()})
                         rec = {"step": self.step, "epoch": self.epoch, "samples": self.samples_seen, "lr": lr,
                                **{k: round(v, 6) for k, v in last_logs.items()},
                                "steps_per_s": round(window_steps / dt, 4),
@@ -623,11 +638,11 @@ class Trainer:
             parts.append(f"{rec['samples_per_s']:.0f} samples/s")
         if c.budget_s is not None:
             left = max(0.0, c.budget_s - self.elapsed)
-            parts.append(f"budget left {left / 60:.1f} min")
+            parts.append(f"budget left {_duration(left)}")
             if left < eta:
                 eta = left
                 parts.append("(budget ends the run)")
-        parts.append(f"eta {eta / 60:.1f} min")
+        parts.append(f"eta {_duration(eta)}")
         bar.set_postfix_str(" ".join(parts))
         if print_lines:
             print(f"step {self.step}/{last_step} {rate:.2f} steps/s wall {self.elapsed:.0f}s " + " ".join(parts),
