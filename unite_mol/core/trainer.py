@@ -45,7 +45,6 @@ caller owns ``torch.distributed.destroy_process_group()``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import os
@@ -56,9 +55,10 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -254,6 +254,19 @@ def _duration(seconds: float) -> str:
 
 def _mixed_seed(seed: int, rank: int, step: int = 0) -> int:
     return ((seed * 1_000_003 + rank) * 1_000_033 + step) % (2**63)
+
+
+class _Shard(Sequence):
+    """A lazy ``full[start:stop:step]`` (batches are often collated on access: do not materialise them)."""
+
+    def __init__(self, full: Sequence[Any], start: int, stop: int, step: int):
+        self.full, self.range = full, range(start, stop, step)
+
+    def __len__(self) -> int:
+        return len(self.range)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.full[self.range[i]]
 
 
 class _Objective(nn.Module):
@@ -476,9 +489,7 @@ class Trainer:
         if n == 0:
             raise ValueError(f"batches({epoch}) returned {len(full)} batches; need at least {self.world} "
                              f"(one per rank)")
-        if self.world == 1:
-            return full
-        return [full[i] for i in range(self.rank, n, self.world)]
+        return full if self.world == 1 else _Shard(full, self.rank, n, self.world)
 
     def _agree(self, *values: int) -> list[int]:
         """Sum small integers over ranks (identity without DDP)."""
