@@ -317,6 +317,7 @@ def write_results(out: Path, rows: list[dict], configs: dict, machine: dict) -> 
           f"Command: `{machine['command']}`  ", f"Machine: {machine['cpu']} ({machine['cores']} cores)"
           + (f", GPU {machine['gpu']}" if "gpu" in machine else "") + "  ",
           f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
+          *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
           "Percentages are of generated molecules; `unique %` is of valid ones (EDM bonds), `novel %` of unique",
           "valid ones. `-` = not measured. Reconstruction: the same QM9 test molecules for every entry.", "",
           markdown_table(rows), "", "Published anchors:", "", anchors_table(), ""]
@@ -400,8 +401,13 @@ def main(argv: list[str] | None = None) -> int:
             dest.mkdir(parents=True, exist_ok=True)
             for c in summary["curves"]:
                 shutil.copy(c, dest / (Path(c).parent.name + "-metrics.jsonl" if "stage" in c else "metrics.jsonl"))
-        out.mkdir(parents=True, exist_ok=True)
-        plot_curves([r for r in rows if "curves" in r], out / "curves.png")
+            # partial results after every entry: a stopped run still leaves what it measured
+            plot_curves([r for r in rows if "curves" in r], out / "curves.png")
+            if k + 1 < len(entries):
+                partial = machine_info()
+                partial["wall_s"] = time.time() - t_start
+                partial["partial"] = f"{k + 1} of {len(entries)} entries done"
+                write_results(out, rows, configs, partial)
     machine = machine_info()
     machine["wall_s"] = time.time() - t_start
     write_results(out, rows, configs, machine)
