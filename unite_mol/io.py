@@ -1,19 +1,38 @@
 """Molecule files: ``read(path)`` and ``write(path, molecules)`` for XYZ and SDF, chosen by extension.
 
-Formats (optionally gzip-compressed, ``.gz``):
+Formats (each optionally gzip-compressed, ``.gz``):
 
-* XYZ (``.xyz``), single or multi-frame. The comment line carries the molecule's ``properties`` as
-  ``key=value`` pairs separated by spaces; values with spaces or quotes are JSON-quoted strings. A
-  comment line that is not in that form is kept as ``properties["comment"]``. Coordinates are written
-  fixed-point (``%.8f``; RDKit's XYZ reader rejects exponents).
-* SDF (``.sdf``, ``.sd``, ``.mol``), many records, through RDKit, keeping atom order, coordinates (4
-  decimals, the format's precision), formal charges, bonds and SD properties. A molecule without bonds
-  gets them perceived from its 3D coordinates (``bond_method``) before it is written.
+* **XYZ** (``.xyz``), one or many frames. Elements and coordinates; no bonds or charges. Coordinates are
+  written fixed-point (``%.8f``; RDKit's XYZ reader rejects exponents such as ``1e-05``). The comment
+  line carries the molecule's ``properties`` as space-separated ``key=value`` pairs::
+
+      name=gdb_1 smiles=C gdb_index=1 HOMO_au=-0.3877 note="two words" tags=["a","b"] ok=true
+
+  A key is a bare word (letters, digits, ``_ . : -``, not starting with a digit) or a JSON string. A
+  value is JSON (number, ``true``/``false``/``null``, ``"string"``, ``[list]``, ``{object}``) or a bare
+  word without spaces or quotes, which is read as a string. ``write`` puts strings bare when that reads
+  back unchanged and JSON-quotes them otherwise, so every JSON-representable property round-trips
+  (tuples come back as lists, numpy scalars and arrays as Python numbers and lists). A comment line
+  that is not in this form is kept whole as ``properties["comment"]``; an empty one gives ``{}``.
+* **SDF** (``.sdf``, ``.sd``), many ``$$$$``-terminated records, and **molfile** (``.mol``), one record
+  whose ``$$$$`` may be missing. Written and parsed with RDKit (no sanitisation, hydrogens kept),
+  keeping atom order, coordinates (4 decimals, the format's precision), formal charges (``M  CHG``),
+  bonds (1, 2, 3, 4 = aromatic) and SD properties; ``properties["name"]`` is the record's title line.
+  SD properties are text: they are read back as strings (non-string values are written as JSON). A
+  molecule without bonds (``bonds is None``) gets them perceived from its 3D coordinates with
+  :func:`unite_mol.bonds.perceive_bonds` (``bond_method``) before it is written.
 
 Reading is strict by default: the first bad record raises a ``ValueError`` naming the file, the record
-(1-based), its line and the problem. With ``strict=False`` the good molecules come back as a
-:class:`ReadResult` (a list) whose ``.errors`` lists every bad record, and a warning says how many were
-skipped; nothing is dropped silently. Files are written atomically (temp file + ``os.replace``).
+(1-based), the line (1-based, the offending line where one can be named, else the record's first line)
+and the problem. With ``strict=False`` the good molecules come back as a :class:`ReadResult` (a list)
+whose ``.errors`` holds a :class:`RecordError` for every bad record, and a ``UserWarning`` says how many
+were skipped; nothing is dropped silently. SDF records are split here (so line numbers are known) and
+checked line by line before RDKit parses them; when RDKit still rejects one, its own message (captured
+with ``rdBase.CaptureErrorLog``, nothing printed) is the reason given.
+
+Files are written atomically: everything is formatted first, written to a temporary file in the same
+directory, flushed to disk and moved over the target with ``os.replace``, so a crash or an error never
+leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -23,215 +42,289 @@ import io as _io
 import json
 import os
 import re
-import shlex
-import tempfile
+import secrets
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from unite_mol import elements
-from unite_mol.molecule import Molecule
+from unite_mol.molecule import BOND_ORDERS, Molecule
 
-FORMATS = {".xyz": "xyz", ".sdf": "sdf", ".sd": "sdf", ".mol": "sdf"}
+FORMATS: dict[str, str] = {".xyz": "xyz", ".sdf": "sdf", ".sd": "sdf", ".mol": "mol"}
+SUPPORTED = ".xyz, .sdf, .sd, .mol (each optionally with .gz)"
 
 
 @dataclass(frozen=True)
 class RecordError:
-    record: int      # 1-based record index in the file
-    line: int        # 1-based line where the record starts (or the bad line)
+    """A record that could not be read: its 1-based index, a 1-based line number and the problem."""
+
+    record: int
+    line: int
     message: str
 
     def __str__(self) -> str:
-        return f"record {self.record} (line {self.line}): {self.message}"
+        return f"record {self.record}, line {self.line}: {self.message}"
 
 
 class ReadResult(list):
-    """The molecules read, plus ``errors``: the records that could not be read (lenient mode)."""
+    """The molecules read (a ``list``), plus ``errors``: a :class:`RecordError` per skipped record."""
 
     def __init__(self, molecules: Iterable[Molecule] = (), errors: Iterable[RecordError] = ()):
         super().__init__(molecules)
         self.errors: list[RecordError] = list(errors)
 
 
+# One parsed record: (record index, line, molecule or None, problem or None).
+_Record = tuple[int, int, "Molecule | None", "str | None"]
+
+
 def detect_format(path: str | Path, format: str | None = None) -> tuple[str, bool]:
-    """(format, gzipped) from an explicit ``format`` or the extension.
+    """``(format, gzipped)`` of a path; ``format`` is ``"xyz"``, ``"sdf"`` or ``"mol"``.
+
+    An explicit ``format`` wins over the extension; ``gzipped`` always follows a final ``.gz``.
 
     Raises:
-        ValueError: for an unknown format or extension.
+        ValueError: for an unknown ``format`` or an extension that names no supported format.
     """
     p = Path(path)
     gz = p.suffix.lower() == ".gz"
     if format is not None:
-        if format not in ("xyz", "sdf"):
-            raise ValueError(f"unknown format {format!r}; supported: 'xyz', 'sdf'")
+        if format not in ("xyz", "sdf", "mol"):
+            raise ValueError(f"unknown format {format!r}; supported: 'xyz', 'sdf', 'mol'")
         return format, gz
     ext = (p.with_suffix("").suffix if gz else p.suffix).lower()
     if ext not in FORMATS:
-        raise ValueError(f"cannot tell the format of {p.name!r} from its extension; supported: "
-                         f"{', '.join(sorted(FORMATS))} (optionally .gz), or pass format='xyz'/'sdf'")
+        raise ValueError(f"cannot tell the format of {p.name!r} from its extension {ext or '(none)'!r}; "
+                         f"supported: {SUPPORTED}, or pass format='xyz', 'sdf' or 'mol'")
     return FORMATS[ext], gz
 
 
-def _read_text(path: Path, gz: bool) -> str:
+# --------------------------------------------------------------------------------------------- read
+def read(path: str | Path, *, format: str | None = None, strict: bool = True) -> ReadResult:
+    """Read every molecule of an XYZ, SDF or molfile, in file order.
+
+    Args:
+        path: the file; ``.xyz``, ``.sdf``, ``.sd``, ``.mol``, optionally followed by ``.gz``.
+        format: ``"xyz"``, ``"sdf"`` or ``"mol"`` to override the extension.
+        strict: raise on the first bad record (default); when false, skip bad records, list them in
+            the result's ``.errors`` and warn how many were skipped.
+
+    Returns:
+        A :class:`ReadResult`: a list of :class:`Molecule` with an ``.errors`` list (empty when strict).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: for an unknown format, a file that is not valid gzip or UTF-8, a file with no
+            records, or (``strict``) the first bad record, naming the file, record, line and problem.
+    """
+    path = Path(path)
+    fmt, gz = detect_format(path, format)
+    lines = _read_lines(path, gz)
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{path}: no records (the file is empty)")
+    records = _parse_xyz(lines) if fmt == "xyz" else _parse_sdf(lines, molfile=fmt == "mol")
+    result = ReadResult()
+    for rec, line, mol, problem in records:
+        if problem is None:
+            result.append(mol)
+            continue
+        error = RecordError(rec, line, problem)
+        if strict:
+            raise ValueError(f"{path}: {error}")
+        result.errors.append(error)
+    if result.errors:
+        warnings.warn(f"{path}: skipped {len(result.errors)} bad record(s) of {len(result) + len(result.errors)} "
+                      f"(first: {result.errors[0]}); see the result's .errors", UserWarning, stacklevel=2)
+    elif not result:
+        raise ValueError(f"{path}: no records")
+    return result
+
+
+def _read_lines(path: Path, gz: bool) -> list[str]:
+    """The file's lines, split on ``\\n`` only (``\\r\\n`` accepted), so line numbers match editors."""
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     data = path.read_bytes()
     if gz:
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{path}: not a valid gzip file: {exc}") from exc
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from exc
-
-
-def read(path: str | Path, *, format: str | None = None, strict: bool = True) -> ReadResult:
-    """Read every molecule of an XYZ or SDF file.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: for an unknown format, an empty file, or (``strict``) the first bad record, naming
-            the file, record, line and problem.
-    """
-    path = Path(path)
-    fmt, gz = detect_format(path, format)
-    text = _read_text(path, gz)
-    if not text.strip():
-        raise ValueError(f"{path}: no records (the file is empty)")
-    parse = _parse_xyz if fmt == "xyz" else _parse_sdf
-    result = ReadResult()
-    for rec_no, line_no, mol, err in parse(text):
-        if err is None:
-            result.append(mol)
-            continue
-        error = RecordError(rec_no, line_no, err)
-        if strict:
-            raise ValueError(f"{path}: {error}")
-        result.errors.append(error)
-    if not result and not result.errors:
-        raise ValueError(f"{path}: no records")
-    if result.errors:
-        warnings.warn(f"{path}: skipped {len(result.errors)} bad record(s) of {len(result) + len(result.errors)}; "
-                      f"see the result's .errors", stacklevel=2)
-    return result
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start} is not UTF-8)") from exc
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line, it does not start a new one
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 # --------------------------------------------------------------------------------------------- XYZ
-def _format_value(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return json.dumps(v)
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v))
-    s = str(v)
-    return s if s and re.fullmatch(r"[^\s\"'=]+", s) and not _looks_numeric(s) else json.dumps(s)
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]*")
+_BARE_VALUE = re.compile(r"[^\s\"'=\[\]{},]+")
+_NOT_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_DECODER = json.JSONDecoder()
+_WORD = re.compile(r"\S*")
 
 
-def _looks_numeric(s: str) -> bool:
+def _json(value: Any, key: str) -> str:
+    """Compact one-line JSON of ``value`` (numpy scalars and arrays become Python values)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, np.generic):
+            return v.item()
+        raise ValueError(f"property {key!r} has a value of type {type(v).__name__}, which an XYZ comment "
+                         f"line cannot hold; use str, numbers, bools, None, lists or dicts")
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=plain)
+    return text.translate(_NOT_LINE_BREAKS)  # keep the comment on one line for every line splitter
+
+
+def _json_prefix(s: str, pos: int) -> tuple[Any, int] | None:
+    """A JSON value starting at ``pos`` that ends at whitespace or the end of ``s``, or None."""
     try:
-        float(s)
-        return True
-    except ValueError:
-        return s in ("true", "false", "null")
+        value, end = _DECODER.raw_decode(s, pos)
+    except json.JSONDecodeError:
+        return None
+    return (value, end) if end == len(s) or s[end].isspace() else None
 
 
-def _comment(props: dict[str, Any]) -> str:
+def _format_comment(props: dict[str, Any]) -> str:
     parts = []
-    for k, v in props.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", str(k)):
-            continue  # keys that cannot round-trip are left out of the comment line
-        parts.append(f"{k}={_format_value(v)}")
+    for key, value in props.items():
+        key = str(key)
+        k = key if _BARE_KEY.fullmatch(key) else _json(key, key)
+        if isinstance(value, str) and _BARE_VALUE.fullmatch(value) and _json_prefix(value, 0) is None:
+            v = value  # a bare word that reads back as this same string
+        else:
+            v = _json(value, key)
+        parts.append(f"{k}={v}")
     return " ".join(parts)
 
 
 def _parse_comment(line: str) -> dict[str, Any]:
-    line = line.strip()
-    if not line:
-        return {}
-    try:
-        tokens = shlex.split(line, posix=False)
-    except ValueError:
-        return {"comment": line}
+    s = line.strip()
     props: dict[str, Any] = {}
-    for tok in tokens:
-        if "=" not in tok:
-            return {"comment": line}
-        k, v = tok.split("=", 1)
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", k):
-            return {"comment": line}
-        try:
-            props[k] = json.loads(v)
-        except json.JSONDecodeError:
-            props[k] = v
+    pos = 0
+    while pos < len(s):
+        if s[pos] == '"':
+            try:
+                key, key_end = _DECODER.raw_decode(s, pos)
+            except json.JSONDecodeError:
+                return {"comment": s}
+        else:
+            m = _BARE_KEY.match(s, pos)
+            if m is None:
+                return {"comment": s}
+            key, key_end = m.group(), m.end()
+        if key_end >= len(s) or s[key_end] != "=":
+            return {"comment": s}
+        pos = key_end + 1
+        got = _json_prefix(s, pos)
+        if got is not None:
+            value, pos = got
+        else:
+            m = _WORD.match(s, pos)
+            value, pos = m.group(), m.end()
+            if '"' in value:
+                return {"comment": s}  # a broken JSON string, not a bare word
+        props[key] = value
+        while pos < len(s) and s[pos].isspace():
+            pos += 1
     return props
 
 
-def _parse_xyz(text: str):
-    lines = text.splitlines()
-    i = 0
-    rec = 0
+def _is_count(line: str) -> bool:
+    return re.fullmatch(r"\s*\d+\s*", line) is not None
+
+
+def _looks_like_atom(line: str) -> bool:
+    parts = line.split()
+    if len(parts) < 4:
+        return False
+    try:
+        [float(v) for v in parts[1:4]]
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_xyz(lines: list[str]) -> Iterator[_Record]:
+    i, rec = 0, 0
     while i < len(lines):
         if not lines[i].strip():
             i += 1
             continue
         rec += 1
-        start = i + 1
+        start = i + 1  # 1-based line of the atom count
         head = lines[i].strip()
-        try:
-            n = int(head)
-            if n < 0:
-                raise ValueError
-        except ValueError:
-            yield rec, start, None, f"expected an atom count, got {head[:40]!r}"
-            # skip to the next line that is a plain integer
+        if not _is_count(head):
+            yield rec, start, None, f"expected the atom count of a frame, got {head[:40]!r}"
             i += 1
-            while i < len(lines) and not re.fullmatch(r"\s*\d+\s*", lines[i]):
-                i += 1
+            while i < len(lines) and not _is_count(lines[i]):
+                i += 1  # resynchronise on the next plain integer line
             continue
+        n = int(head)
         if n == 0:
-            yield rec, start, None, "empty molecule (atom count 0)"
+            yield rec, start, None, "empty molecule: the atom count is 0"
             i += 2
             continue
-        atom_lines = lines[i + 2: i + 2 + n]
-        comment = lines[i + 1] if i + 1 < len(lines) else ""
-        if len(atom_lines) < n:
-            yield rec, start, None, f"truncated: {n} atoms announced, {len(atom_lines)} atom lines found"
+        if i + 1 >= len(lines):
+            yield rec, start + 1, None, f"truncated frame: line {start} announces {n} atoms, the file ends before the comment line"
             return
-        numbers, positions, err = [], [], None
-        for k, al in enumerate(atom_lines):
-            parts = al.split()
-            ln = i + 3 + k
+        comment = lines[i + 1]
+        numbers, positions, problem = [], [], None
+        for k in range(n):
+            ln = i + 3 + k  # 1-based line of atom k
+            if ln > len(lines):
+                problem = (ln, f"truncated frame: line {start} announces {n} atoms, the file ends after {k} atom lines")
+                break
+            line = lines[ln - 1]
+            parts = line.split()
+            if _is_count(line) or not line.strip():
+                problem = (ln, f"wrong atom count: line {start} announces {n} atoms, but the frame has only {k} atom lines")
+                break
             if len(parts) < 4:
-                err = f"line {ln}: expected 'symbol x y z', got {al.strip()[:60]!r}"
+                problem = (ln, f"expected 'symbol x y z', got {line.strip()[:60]!r}")
                 break
             sym = parts[0]
             try:
                 z = int(sym) if sym.isdigit() else elements.atomic_number(sym)
-                if not 1 <= z <= elements.MAX_Z:
-                    raise ValueError(f"unknown element: atomic number {z}")
+                elements.symbol(z)
             except ValueError as exc:
-                err = f"line {ln}: {exc}"
+                problem = (ln, str(exc))
                 break
             try:
                 xyz = [float(v) for v in parts[1:4]]
             except ValueError:
-                err = f"line {ln}: non-numeric coordinates {parts[1:4]}"
+                problem = (ln, f"non-numeric coordinates {' '.join(parts[1:4])!r}")
                 break
             if not all(np.isfinite(xyz)):
-                err = f"line {ln}: non-finite coordinates (NaN or inf) {parts[1:4]}"
+                problem = (ln, f"non-finite coordinates (NaN or inf) {' '.join(parts[1:4])!r}")
                 break
             numbers.append(z)
             positions.append(xyz)
+        if problem is not None:
+            yield rec, problem[0], None, problem[1]
+            i = problem[0] - 1
+            while i < len(lines) and not _is_count(lines[i]):
+                i += 1
+            continue
         i += 2 + n
-        if err:
-            yield rec, start, None, err
+        if i < len(lines) and _looks_like_atom(lines[i]):
+            yield rec, i + 1, None, f"wrong atom count: line {start} announces {n} atoms, but more atom lines follow"
+            while i < len(lines) and not _is_count(lines[i]):
+                i += 1
             continue
         try:
-            mol = Molecule(np.array(numbers), np.array(positions), properties=_parse_comment(comment))
+            mol = Molecule(np.array(numbers), np.array(positions, dtype=np.float64),
+                           properties=_parse_comment(comment))
         except ValueError as exc:
             yield rec, start, None, str(exc)
             continue
@@ -239,147 +332,240 @@ def _parse_xyz(text: str):
 
 
 def _xyz_block(mol: Molecule) -> str:
-    out = [str(mol.num_atoms), _comment(dict(mol.properties))]
+    out = [str(mol.num_atoms), _format_comment(dict(mol.properties))]
     for s, (x, y, z) in zip(mol.symbols, mol.positions):
         out.append(f"{s:<2} {x:15.8f} {y:15.8f} {z:15.8f}")
     return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------------------------- SDF
-def _split_sdf(text: str):
-    """(record number, first line number, record text) for each ``$$$$``-terminated record."""
-    lines = text.splitlines()
+def _split_sdf(lines: list[str], molfile: bool) -> Iterator[tuple[int, int, list[str], str | None]]:
+    """(record index, first line, record lines without ``$$$$``, problem) for each record."""
     rec, start, buf = 0, 1, []
     for ln, line in enumerate(lines, 1):
-        buf.append(line)
         if line.strip() == "$$$$":
             rec += 1
-            yield rec, start, "\n".join(buf) + "\n", True
+            yield rec, start, buf, None
             buf, start = [], ln + 1
+        else:
+            buf.append(line)
     if any(b.strip() for b in buf):
-        yield rec + 1, start, "\n".join(buf) + "\n", False
+        rec += 1
+        if molfile and rec == 1:
+            yield rec, start, buf, None  # a molfile may end at 'M  END' without '$$$$'
+        else:
+            last = start + len(buf) - 1
+            yield rec, start, buf, (f"truncated record: no '$$$$' terminator before the end of the file "
+                                    f"(line {last})")
 
 
-def _check_molblock(block: str) -> str | None:
-    """A reason when the V2000 molblock is malformed (RDKit says only 'None')."""
-    lines = block.splitlines()
-    if len(lines) < 4:
-        return f"truncated record: {len(lines)} lines, a molfile needs a header and a counts line"
-    counts = lines[3]
+def _check_molblock(block: list[str]) -> tuple[int, str] | None:
+    """(1-based line within the record, problem) for a malformed V2000 record, else None.
+
+    RDKit only returns None for a bad record; these checks name the line and the problem.
+    """
+    if len(block) < 4:
+        return len(block) + 1, (f"truncated record: {len(block)} lines, a molfile needs 3 header lines "
+                                f"and a counts line")
+    counts = block[3]
     if "V3000" in counts:
-        return None
+        return None  # left to RDKit, whose message is then reported
     try:
         na, nb = int(counts[0:3]), int(counts[3:6])
     except ValueError:
-        return f"line 4: malformed counts line {counts[:40]!r}"
-    body = lines[4:]
-    if len(body) < na + nb:
-        return f"truncated record: counts line announces {na} atoms and {nb} bonds, only {len(body)} lines follow"
-    for k in range(na):
-        al = body[k]
-        try:
-            xyz = [float(al[0:10]), float(al[10:20]), float(al[20:30])]
-        except ValueError:
-            return f"line {5 + k}: non-numeric coordinates in atom line {al.strip()[:50]!r}"
-        if not all(np.isfinite(xyz)):
-            return f"line {5 + k}: non-finite coordinates (NaN or inf)"
-        sym = al[31:34].strip()
-        try:
-            elements.atomic_number(sym)
-        except ValueError:
-            return f"line {5 + k}: unknown element {sym!r}"
-    for k in range(nb):
-        bl = body[na + k]
-        try:
-            a, b = int(bl[0:3]), int(bl[3:6])
-        except ValueError:
-            return f"line {5 + na + k}: malformed bond line {bl.strip()[:40]!r}"
-        if not (1 <= a <= na and 1 <= b <= na):
-            return f"line {5 + na + k}: bond to a missing atom ({a}-{b}, molecule has {na} atoms)"
+        return 4, f"malformed counts line {counts.strip()[:40]!r} (expected the atom and bond counts)"
     if na == 0:
-        return "empty molecule (0 atoms)"
-    if "M  END" not in block:
-        return "missing 'M  END'"
-    return None
-
-
-def _parse_sdf(text: str):
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        for rec, start, block, terminated in _split_sdf(text):
-            if not terminated:
-                yield rec, start, None, "truncated record: missing the '$$$$' terminator"
-                continue
-            reason = _check_molblock(block)
-            if reason:
-                m = re.match(r"line (\d+): (.*)", reason)
-                yield (rec, start + int(m.group(1)) - 1, None, m.group(2)) if m else (rec, start, None, reason)
-                continue
-            supplier = Chem.SDMolSupplier()
-            supplier.SetData(block, sanitize=False, removeHs=False)
-            rd = next(iter(supplier), None)
-            if rd is None:
-                yield rec, start, None, "RDKit could not parse the record"
-                continue
+        return 4, "empty molecule: the counts line announces 0 atoms"
+    body = block[4:]
+    if len(body) < na + nb:
+        return 5 + len(body), (f"truncated record: the counts line (line 4 of the record) announces {na} atoms "
+                               f"and {nb} bonds, only {len(body)} lines follow")
+    for k in range(na):
+        line, ln = body[k], 5 + k
+        if len(line) < 34:
+            return ln, f"atom line too short: {line.strip()[:60]!r}"
+        try:
+            xyz = [float(line[0:10]), float(line[10:20]), float(line[20:30])]
+        except ValueError:
+            return ln, f"non-numeric coordinates in atom line {line.strip()[:60]!r}"
+        if not all(np.isfinite(xyz)):
+            return ln, f"non-finite coordinates (NaN or inf) in atom line {line.strip()[:60]!r}"
+        try:
+            elements.atomic_number(line[31:34].strip())
+        except ValueError as exc:
+            return ln, str(exc)
+    for k in range(nb):
+        line, ln = body[na + k], 5 + na + k
+        try:
+            a, b, order = int(line[0:3]), int(line[3:6]), int(line[6:9])
+        except ValueError:
+            return ln, f"malformed bond line {line.strip()[:40]!r}"
+        if not (1 <= a <= na and 1 <= b <= na):
+            return ln, f"bond to a missing atom: {a}-{b}, the molecule has {na} atoms"
+        if order not in BOND_ORDERS:
+            return ln, f"unsupported bond type {order} (unite_mol reads 1, 2, 3 and 4 = aromatic)"
+    for k, line in enumerate(body[na + nb:]):
+        ln = 5 + na + nb + k
+        if line.startswith("M  END"):
+            return None
+        if line[:6] in ("M  CHG", "M  ISO", "M  RAD"):
+            fields = line[6:].split()
             try:
-                rd.UpdatePropertyCache(strict=False)
-                mol = Molecule.from_rdkit(rd)
-            except ValueError as exc:
-                yield rec, start, None, str(exc)
+                values = [int(v) for v in fields]
+            except ValueError:
+                return ln, f"malformed {line[3:6]} line {line.strip()[:60]!r}"
+            if not values or len(values) != 1 + 2 * values[0]:
+                return ln, f"malformed {line[3:6]} line {line.strip()[:60]!r}: the entry count does not match"
+            bad = [a for a in values[1::2] if not 1 <= a <= na]
+            if bad:
+                return ln, f"{line[3:6]} line refers to a missing atom {bad[0]}, the molecule has {na} atoms"
+    return len(block), "missing 'M  END' (the end of the molfile connection table)"
+
+
+def _rdkit_reason(messages: str) -> tuple[int | None, str]:
+    """(1-based line within the record or None, a one-line reason) from RDKit's captured error log."""
+    text = re.sub(r"\[\d\d:\d\d:\d\d\] ", "", messages)
+    failed = re.search(r"\*\*\*\*\s*\n(.*?)\n.*?Failed Expression: ([^\n]*)", text, re.S)
+    reasons = [ln.strip().removeprefix("ERROR: ") for ln in text.splitlines()
+               if ln.strip().startswith("ERROR:") and "moving to the beginning of the next molecule" not in ln]
+    if failed:
+        reasons.insert(0, f"{failed.group(1).strip()} (failed check: {failed.group(2).strip()})")
+    if not reasons:
+        return None, "RDKit could not parse the record and gave no reason"
+    line = re.search(r"\b[Ll]ine (\d+)\b(?! in file)", text)  # not the C++ source line of an invariant
+    return (int(line.group(1)) if line else None), f"RDKit: {reasons[0]}"
+
+
+def _parse_sdf(lines: list[str], molfile: bool) -> Iterator[_Record]:
+    from rdkit import Chem
+    from rdkit.rdBase import CaptureErrorLog
+
+    for rec, start, block, problem in _split_sdf(lines, molfile):
+        if problem is None:
+            bad = _check_molblock(block)
+            if bad is not None:
+                yield rec, start + bad[0] - 1, None, bad[1]
                 continue
-            yield rec, start, mol, None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+        else:
+            yield rec, start, None, problem
+            continue
+        supplier = Chem.SDMolSupplier()
+        with CaptureErrorLog() as capture:  # RDKit's reason, not printed to stderr
+            supplier.SetData("\n".join(block) + "\n$$$$\n", sanitize=False, removeHs=False)
+            rd = next(iter(supplier), None)
+        if rd is None:
+            rel, reason = _rdkit_reason(capture.messages)
+            yield rec, start + (rel - 1 if rel else 0), None, reason
+            continue
+        rd.UpdatePropertyCache(strict=False)
+        implicit = sum(a.GetNumImplicitHs() for a in rd.GetAtoms())
+        if implicit:
+            yield rec, start, None, (f"{implicit} implicit hydrogens: unite_mol needs every atom written "
+                                     f"explicitly with coordinates (e.g. Chem.AddHs(mol, addCoords=True))")
+            continue
+        try:
+            mol = Molecule.from_rdkit(rd)
+        except ValueError as exc:
+            yield rec, start, None, str(exc)
+            continue
+        yield rec, start, mol, None
 
 
-def _sdf_block(mol: Molecule, bond_method: str) -> str:
+def _sd_value(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else _json(value, key)
+    lines = text.replace("\r\n", "\n").split("\n")
+    if any(ln.strip() == "$$$$" for ln in lines) or (len(lines) > 1 and any(not ln.strip() for ln in lines)):
+        raise ValueError(f"SD property {key!r}: a value cannot contain a '$$$$' line, nor a multi-line value "
+                         f"a blank line (both end the value in SDF)")
+    return text
+
+
+def _sdf_block(mol: Molecule, index: int, bond_method: str) -> str:
     from rdkit import Chem
 
+    from unite_mol.bonds import perceive_bonds
+
     if mol.bonds is None:
-        mol = mol.with_bonds(bond_method)
+        try:
+            mol = perceive_bonds(mol, bond_method, charge=int(mol.formal_charges.sum()))
+        except ValueError as exc:
+            raise ValueError(f"molecules[{index}]: bond perception ({bond_method!r}) failed: {exc}") from exc
+    name = str(mol.properties.get("name", ""))
+    if "\n" in name or "\r" in name:
+        raise ValueError(f"molecules[{index}]: properties['name'] is the SDF title line and cannot hold a line break")
     rd = mol.to_rdkit(sanitize=False)
-    for k, v in mol.properties.items():
-        if k == "name":
+    for key, value in mol.properties.items():
+        key = str(key)
+        if key == "name":
             continue
-        rd.SetProp(str(k), v if isinstance(v, str) else json.dumps(v) if not isinstance(v, (int, float)) else repr(v))
+        if not key or re.search(r"[<>\n\r]", key):
+            raise ValueError(f"molecules[{index}]: SD property name {key!r} must be non-empty, one line, "
+                             f"without '<' or '>'")
+        try:
+            rd.SetProp(key, _sd_value(key, value))
+        except ValueError as exc:
+            raise ValueError(f"molecules[{index}]: {exc}") from exc
     buf = _io.StringIO()
-    w = Chem.SDWriter(buf)
-    w.SetKekulize(False)
-    w.write(rd)
-    w.close()
+    writer = Chem.SDWriter(buf)
+    writer.SetKekulize(False)  # keep aromatic bonds as order 4
+    writer.write(rd)
+    writer.close()
     return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------- write
 def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format: str | None = None,
           bond_method: str = "edm") -> Path:
-    """Write molecules to an XYZ or SDF file atomically; returns the path.
+    """Write molecules to an XYZ, SDF or molfile, atomically; returns the path.
+
+    Args:
+        path: the target; the format follows the extension (see :func:`detect_format`), ``.gz`` compresses.
+            Missing parent directories are created.
+        molecules: one :class:`Molecule` or an iterable of them (a ``.mol`` file takes exactly one).
+        format: ``"xyz"``, ``"sdf"`` or ``"mol"`` to override the extension.
+        bond_method: how SDF/molfile output perceives bonds for molecules with ``bonds is None``:
+            ``"edm"``, ``"rdkit"`` or ``"openbabel"`` (:func:`unite_mol.bonds.perceive_bonds`).
 
     Raises:
-        ValueError: for an unknown format, no molecules, or an item that is not a Molecule.
+        ValueError: for an unknown format or bond method, no molecules, an item that is not a Molecule,
+            several molecules for a ``.mol`` file, or a property that the format cannot hold. Nothing is
+            written then.
     """
+    from unite_mol.bonds import METHODS
+
     path = Path(path)
     fmt, gz = detect_format(path, format)
+    if bond_method not in METHODS:
+        raise ValueError(f"unknown bond_method {bond_method!r}; choose one of {', '.join(METHODS)}")
     mols = [molecules] if isinstance(molecules, Molecule) else list(molecules)
     if not mols:
         raise ValueError(f"nothing to write to {path}: no molecules")
     for k, m in enumerate(mols):
         if not isinstance(m, Molecule):
-            raise ValueError(f"item {k} is a {type(m).__name__}, not a unite_mol.Molecule")
-    text = "".join(_xyz_block(m) if fmt == "xyz" else _sdf_block(m, bond_method) for m in mols)
-    data = text.encode()
+            raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
+    if fmt == "mol" and len(mols) != 1:
+        raise ValueError(f"a molfile ({path.name}) holds one molecule, got {len(mols)}; write an .sdf file instead")
+    if fmt == "xyz":
+        text = "".join(_xyz_block(m) for m in mols)
+    else:
+        text = "".join(_sdf_block(m, k, bond_method) for k, m in enumerate(mols))
+    data = text.encode("utf-8")
     if gz:
         data = gzip.compress(data, mtime=0)
+    _write_atomic(path, data)
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``path``, flush it to disk, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:  # plain open: the file gets the usual umask permissions
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
