@@ -13,7 +13,7 @@ Formats (each optionally gzip-compressed, ``.gz``):
   word without spaces or quotes, which is read as a string. ``write`` puts strings bare when that reads
   back unchanged and JSON-quotes them otherwise, so every JSON-representable property round-trips
   (tuples come back as lists, numpy scalars and arrays as Python numbers and lists). A comment line
-  that is not in this form is kept whole as ``properties["comment"]``; an empty one gives ``{}``.
+  that is not in this form is kept (stripped) as ``properties["comment"]``; an empty one gives ``{}``.
 * **SDF** (``.sdf``, ``.sd``), many ``$$$$``-terminated records, and **molfile** (``.mol``), one record
   whose ``$$$$`` may be missing. Written and parsed with RDKit (no sanitisation, hydrogens kept),
   keeping atom order, coordinates (4 decimals, the format's precision), formal charges (``M  CHG``),
@@ -276,19 +276,22 @@ def _parse_xyz(lines: list[str]) -> Iterator[_Record]:
             i += 2
             continue
         if i + 1 >= len(lines):
-            yield rec, start + 1, None, f"truncated frame: line {start} announces {n} atoms, the file ends before the comment line"
+            yield rec, start, None, (f"truncated frame: line {start} announces {n} atoms, the file ends before "
+                                     f"the comment line")
             return
         comment = lines[i + 1]
         numbers, positions, problem = [], [], None
         for k in range(n):
             ln = i + 3 + k  # 1-based line of atom k
-            if ln > len(lines):
-                problem = (ln, f"truncated frame: line {start} announces {n} atoms, the file ends after {k} atom lines")
+            if ln > len(lines):  # reported on the file's last line
+                problem = (len(lines), f"truncated frame: line {start} announces {n} atoms, the file ends after "
+                                       f"{k} atom lines")
                 break
             line = lines[ln - 1]
             parts = line.split()
             if _is_count(line) or not line.strip():
-                problem = (ln, f"wrong atom count: line {start} announces {n} atoms, but the frame has only {k} atom lines")
+                problem = (ln, f"wrong atom count: line {start} announces {n} atoms, but the frame has only "
+                               f"{k} atom lines")
                 break
             if len(parts) < 4:
                 problem = (ln, f"expected 'symbol x y z', got {line.strip()[:60]!r}")
