@@ -440,24 +440,24 @@ def _rdkit_reason(messages: str) -> tuple[int | None, str]:
 
 
 def _parse_sdf(lines: list[str], molfile: bool) -> Iterator[_Record]:
-    from rdkit import Chem
-    from rdkit.rdBase import CaptureErrorLog
+    from rdkit import Chem, rdBase
 
+    # RDKit's own reason for a record it rejects; RDKit releases without CaptureErrorLog only stay quiet
+    capture_log = getattr(rdBase, "CaptureErrorLog", rdBase.BlockLogs)
     for rec, start, block, problem in _split_sdf(lines, molfile):
-        if problem is None:
-            bad = _check_molblock(block)
-            if bad is not None:
-                yield rec, start + bad[0] - 1, None, bad[1]
-                continue
-        else:
+        if problem is not None:
             yield rec, start, None, problem
             continue
+        bad = _check_molblock(block)
+        if bad is not None:
+            yield rec, start + bad[0] - 1, None, bad[1]
+            continue
         supplier = Chem.SDMolSupplier()
-        with CaptureErrorLog() as capture:  # RDKit's reason, not printed to stderr
+        with capture_log() as capture:  # not printed to stderr
             supplier.SetData("\n".join(block) + "\n$$$$\n", sanitize=False, removeHs=False)
             rd = next(iter(supplier), None)
         if rd is None:
-            rel, reason = _rdkit_reason(capture.messages)
+            rel, reason = _rdkit_reason(getattr(capture, "messages", ""))
             yield rec, start + (rel - 1 if rel else 0), None, reason
             continue
         rd.UpdatePropertyCache(strict=False)
