@@ -104,14 +104,11 @@ def test_bonds_are_normalised_and_none_differs_from_empty():
         Molecule(np.array([6.5, 8.0]), [[0, 0, 0], [1, 0, 0]])
 
 
-@pytest.mark.xfail(strict=True, reason="molecule.py reshapes bonds with reshape(-1, 3): a (3, 2) array of pairs "
-                   "becomes two wrong (i, j, order) rows instead of a shape error")
 def test_bonds_of_the_wrong_shape_are_rejected():
     with pytest.raises(ValueError, match="shape"):
         Molecule([6, 6, 6], np.eye(3), bonds=[[0, 1], [1, 2], [0, 2]])
 
 
-@pytest.mark.xfail(strict=True, reason="molecule.py casts bonds with astype(int64): order 1.5 silently becomes 1")
 def test_non_integer_bond_orders_are_rejected():
     with pytest.raises(ValueError):
         Molecule([6, 6], [[0, 0, 0], [1.4, 0, 0]], bonds=[[0, 1, 1.5]])
@@ -148,13 +145,18 @@ def test_ase_charges_and_no_charges():
     assert back.charges is None and np.array_equal(back.positions, m.positions)
 
 
-@pytest.mark.xfail(strict=True, reason="from_ase's docstring says only integer initial charges become formal "
-                   "charges, but partial charges (e.g. from a calculator) raise 'formal charges must be integers'")
 def test_from_ase_ignores_partial_charges():
     m = Molecule([6, 8], [[0, 0, 0], [1.13, 0, 0]])
     atoms = m.to_ase()
     atoms.set_initial_charges([0.3, -0.3])
-    assert Molecule.from_ase(atoms).charges is None
+    back = Molecule.from_ase(atoms)
+    assert back.charges is None and back.properties["initial_charges"] == [0.3, -0.3]
+
+
+def test_arrays_are_read_only_after_validation():
+    m = Molecule([6, 8], [[0, 0, 0], [1.13, 0, 0]])
+    with pytest.raises(ValueError, match="read-only"):
+        m.positions[0, 0] = float("nan")
 
 
 def test_permutation_round_trip_and_errors():

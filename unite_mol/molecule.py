@@ -86,7 +86,16 @@ class Molecule:
 
         bonds = self.bonds
         if bonds is not None:
-            bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 3) if np.size(bonds) else np.zeros((0, 3), np.int64)
+            raw = np.asarray(bonds)
+            if raw.size == 0:
+                raw = np.zeros((0, 3), np.int64)
+            if raw.ndim != 2 or raw.shape[1] != 3:
+                raise ValueError(f"bonds must be an (M, 3) array of (i, j, order) rows, got shape {raw.shape}")
+            if raw.dtype.kind == "f" and not np.all(raw == np.round(raw)):
+                raise ValueError("bond indices and orders must be integers (aromatic bonds are order 4, not 1.5)")
+            if raw.dtype.kind not in "iuf":
+                raise ValueError(f"bonds must be integers, got dtype {raw.dtype}")
+            bonds = raw.astype(np.int64)
             i, j, order = bonds[:, 0], bonds[:, 1], bonds[:, 2]
             if ((i < 0) | (i >= n) | (j < 0) | (j >= n)).any():
                 raise ValueError(f"bond refers to a missing atom (molecule has {n} atoms): {bonds[(i < 0) | (i >= n) | (j < 0) | (j >= n)][0].tolist()}")
@@ -100,6 +109,9 @@ class Molecule:
             if len(bonds) > 1 and (np.diff(bonds[:, :2], axis=0) == 0).all(axis=1).any():
                 raise ValueError("the same atom pair is bonded twice")
 
+        for arr in (numbers, positions, charges, bonds):  # validated once, so read-only from here on
+            if arr is not None:
+                arr.flags.writeable = False
         object.__setattr__(self, "numbers", numbers)
         object.__setattr__(self, "positions", positions)
         object.__setattr__(self, "charges", charges)
@@ -291,10 +303,18 @@ class Molecule:
 
     @classmethod
     def from_ase(cls, atoms: Any) -> "Molecule":
-        """A `Molecule` from an ``ase.Atoms`` (initial charges, when integers, become formal charges)."""
+        """A `Molecule` from an ``ase.Atoms``.
+
+        Initial charges that are all integers become formal charges; partial charges are kept as
+        ``properties["initial_charges"]`` instead.
+        """
         charges = None
+        props: dict[str, Any] = {}
         if atoms.has("initial_charges"):
             q = atoms.get_initial_charges()
             if np.any(q != 0):
-                charges = q
-        return cls(atoms.get_atomic_numbers(), atoms.get_positions(), charges)
+                if np.all(q == np.round(q)):
+                    charges = q
+                else:
+                    props["initial_charges"] = q.tolist()
+        return cls(atoms.get_atomic_numbers(), atoms.get_positions(), charges, properties=props)
