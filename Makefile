@@ -11,6 +11,11 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# molsets carries the MOSES drug-like SMILES; its pomegranate dependency does not build here and is unused.
 	$(BIN)/python -m pip install --quiet --no-deps molsets==0.3.1
+	# Fashion-MNIST for the image adapter (Debian package); optional: the tests do not need it.
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) || \
+	  echo "note: dataset-fashion-mnist not installed (needed only by python -m unite_mol.images.train)"; fi
 	touch $@
 
 setup: $(BIN)/.installed
