@@ -7,4 +7,5 @@ under ``benchmarks/`` with the command, machine, commit and wall-clock that prod
 BENCHMARKS = {
     "qm9": "unite_mol.bench.qm9",
     "metrics": "unite_mol.bench.metrics_speed",
+    "run": "unite_mol.bench.run_report",
 }
