@@ -75,18 +75,29 @@ def test_descriptors_are_rotation_invariant_and_see_reflections():
 
 def test_generation_is_seeded_and_independent_of_batch_size():
     model = tiny_model().eval()
-    a = generate_arrays(model, 7, seed=3, steps=4, batch_size=7)
-    b = generate_arrays(model, 7, seed=3, steps=4, batch_size=2)
-    c = generate_arrays(model, 7, seed=4, steps=4, batch_size=7)
+    a = generate_arrays(model, 7, seed=3, steps=4, batch_size=7, precision="fp32")
+    b = generate_arrays(model, 7, seed=3, steps=4, batch_size=2, precision="fp32")
+    c = generate_arrays(model, 7, seed=4, steps=4, batch_size=7, precision="fp32")
     for (za, xa), (zb, xb) in zip(a, b):
         assert np.array_equal(za, zb)
         np.testing.assert_allclose(xa, xb, atol=1e-4)
     assert any(len(x1) != len(x2) or not np.allclose(x1, x2) for (_, x1), (_, x2) in zip(a, c))
     # sample i is the same whether 3 or 7 are drawn
-    first = generate_arrays(model, 3, seed=3, steps=4)
+    first = generate_arrays(model, 3, seed=3, steps=4, precision="fp32")
     for (za, xa), (zf, xf) in zip(a[:3], first):
         assert np.array_equal(za, zf)
         np.testing.assert_allclose(xa, xf, atol=1e-4)
+
+
+def test_bf16_sampling_stays_close_to_fp32():
+    model = tiny_model().eval()
+    a = generate_arrays(model, 4, seed=0, steps=4, precision="fp32")
+    b = generate_arrays(model, 4, seed=0, steps=4, precision="bf16")
+    for (za, xa), (zb, xb) in zip(a, b):
+        assert len(za) == len(zb)
+        assert np.abs(xa - xb).max() < 0.2  # bf16 denoiser passes, fp32 decoder
+    with pytest.raises(ValueError, match="precision"):
+        generate_arrays(model, 1, precision="fp16")
 
 
 def test_generate_returns_molecules_with_bonds():
@@ -105,8 +116,8 @@ def test_model_file_round_trip(tmp_path):
         assert torch.equal(v, loaded.state_dict()[k])
     assert json.loads(js.read_text())["note"] == "test"
     assert torch.load(pt, weights_only=True)  # plain state_dict
-    x = generate_arrays(model, 2, seed=1, steps=3)
-    y = generate_arrays(loaded, 2, seed=1, steps=3)
+    x = generate_arrays(model, 2, seed=1, steps=3, precision="fp32")
+    y = generate_arrays(loaded, 2, seed=1, steps=3, precision="fp32")
     for (za, xa), (zb, xb) in zip(x, y):
         assert np.array_equal(za, zb) and np.allclose(xa, xb)
     assert not list(tmp_path.glob("*.tmp"))

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.time()
     if args.preset == "pretrained":
-        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=50)
+        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=25)  # generate()'s default
     else:
         pr = PRESETS[args.preset]
     try:
