@@ -8,4 +8,5 @@ BENCHMARKS = {
     "qm9": "unite_mol.bench.qm9",
     "metrics": "unite_mol.bench.metrics_speed",
     "run": "unite_mol.bench.run_report",
+    "draw": "unite_mol.bench.draw",
 }
