@@ -20,7 +20,7 @@ reconstruction loss is cross-entropy + coordinate MSE + pairwise-distance MSE (i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unite_mol import elements
+from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
 
@@ -72,11 +73,7 @@ class MoleculeConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "MoleculeConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown MoleculeConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        d = dict(d)
+        d = check_fields(cls, d)
         for k in ("elements", "atom_count_hist"):
             if k in d:
                 d[k] = tuple(int(v) for v in d[k])

@@ -28,6 +28,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_fields(cls, d: dict) -> dict:
+    """``d`` if every key names a field of the dataclass ``cls``; else a ValueError naming the strays."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
+    return dict(d)
+
+
 @dataclass(frozen=True)
 class GEConfig:
     """Size and shape of a Generative Encoder. Presets: :data:`PRESETS`."""
@@ -61,11 +70,7 @@ class GEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GEConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**check_fields(cls, d))
 
 
 #: Named size presets. "GE-S" is the paper's small model (about 33M parameters in the GE and decoder).

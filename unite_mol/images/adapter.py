@@ -16,12 +16,13 @@ VGG16 features when the user gives a local weights file (nothing is downloaded).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 
 
@@ -67,10 +68,7 @@ class ImageConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ImageConfig":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown ImageConfig fields {sorted(unknown)}")
-        return cls(**d)
+        return cls(**check_fields(cls, d))
 
 
 def sincos_2d(grid: int, width: int) -> torch.Tensor:
