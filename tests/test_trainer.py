@@ -269,8 +269,18 @@ def test_budget_stops_checkpoints_and_counts_across_resumes(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ maths
+def test_ema_warmup_makes_short_runs_usable(tmp_path):
+    t = new(tmp_path, steps=2, ema_decay=0.999)
+    assert t.ema_decay_at(0) == pytest.approx(0.1) and t.ema_decay_at(10 ** 6) == 0.999
+    # after 450 steps a plain 0.999 EMA still holds 0.999**450 = 64 % of the initial weights
+    weight_of_init = 1.0
+    for step in range(450):
+        weight_of_init *= t.ema_decay_at(step)
+    assert weight_of_init < 1e-3
+
+
 def test_ema_follows_known_recursion(tmp_path):
-    t = new(tmp_path, steps=2, ema_decay=0.75)
+    t = new(tmp_path, steps=2, ema_decay=0.75, ema_warmup=False)
     w0 = {k: v.clone() for k, v in t.model.state_dict().items()}
     t.fit(stop_at=1)
     w1 = {k: v.clone() for k, v in t.model.state_dict().items()}

@@ -89,6 +89,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0           # max global grad norm
     ema_decay: float = 0.999         # EMA of the weights (fp32), for evaluation and sampling
+    ema_warmup: bool = True          # decay min(ema_decay, (1 + step) / (10 + step)): short runs get a usable EMA
     seed: int = 0
     log_every: int = 25              # steps per metrics.jsonl line
     ckpt_every: int = 500            # steps per checkpoint ...
@@ -475,8 +476,13 @@ class Trainer:
         return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
     @torch.no_grad()
+    def ema_decay_at(self, step: int) -> float:
+        """The EMA decay applied after optimiser step ``step`` (0-based)."""
+        d = self.config.ema_decay
+        return min(d, (1 + step) / (10 + step)) if self.config.ema_warmup else d
+
     def _update_ema(self) -> None:
-        w = 1.0 - self.config.ema_decay
+        w = 1.0 - self.ema_decay_at(self.step)
         for e, p in self._ema_pairs:
             e.lerp_(p.detach().to(e.dtype), w)
         for e, b in self._ema_bufs:
