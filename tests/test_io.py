@@ -308,7 +308,9 @@ def test_write_is_atomic(tmp_path, mols, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(io.os, "replace", crash)
+    import unite_mol.files
+
+    monkeypatch.setattr(unite_mol.files.os, "replace", crash)  # where io.write's atomic write lives
     with pytest.raises(OSError, match="simulated"):
         io.write(target, mols)
     assert target.read_bytes() == before  # the old file is untouched
@@ -351,3 +353,19 @@ def test_qm9_test_split_round_trips(tmp_path):
     mols = list(_qm9_test_split())
     assert len(mols) == 13_083
     _check_qm9_round_trip(tmp_path, mols)
+
+
+def test_atomic_open_leaves_the_old_file_on_failure(tmp_path):
+    from unite_mol.files import atomic_open
+
+    target = tmp_path / "f.txt"
+    with atomic_open(target, "w") as fh:
+        fh.write("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_open(target, "w") as fh:
+            fh.write("new, half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old" and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match="mode must be"):
+        with atomic_open(target, "a"):
+            pass

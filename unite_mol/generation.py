@@ -14,8 +14,6 @@ the latent flow (Heun or Euler), decodes elements and coordinates, and perceives
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +23,7 @@ import torch
 from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import sample
 from unite_mol.core.unite import UniteModel
+from unite_mol.files import atomic_open
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 
@@ -49,19 +48,6 @@ def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weigh
     """A fresh molecule model: UNITE (default), its separate-weights ablation, or the two-stage VAE baseline."""
     adapter = MoleculeAdapter(mol_config, ge_config.width, ge_config.decoder_width)
     return UniteModel(adapter, ge_config, shared_weights=shared_weights, vae=vae)
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def git_commit() -> str | None:
@@ -104,8 +90,10 @@ def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | N
         "num_parameters": int(sum(p.numel() for p in model.parameters())), "storage_dtype": storage_dtype,
         **(extra or {}),
     }
-    _atomic_write(pt, lambda fh: torch.save(state, fh))
-    _atomic_write(js, lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True).encode()))
+    with atomic_open(pt) as fh:
+        torch.save(state, fh)
+    with atomic_open(js, "w") as fh:
+        fh.write(json.dumps(meta, indent=2, sort_keys=True))
     return pt, js
 
 

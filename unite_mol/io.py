@@ -40,9 +40,7 @@ from __future__ import annotations
 import gzip
 import io as _io
 import json
-import os
 import re
-import secrets
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from unite_mol import elements
+from unite_mol.files import atomic_open
 from unite_mol.molecule import BOND_ORDERS, Molecule
 
 FORMATS: dict[str, str] = {".xyz": "xyz", ".sdf": "sdf", ".sd": "sdf", ".mol": "mol"}
@@ -560,15 +559,6 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, flush it to disk, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:  # plain open: the file gets the usual umask permissions
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` through :func:`unite_mol.files.atomic_open` (temp file, fsync, ``os.replace``)."""
+    with atomic_open(path) as fh:
+        fh.write(data)

@@ -51,7 +51,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -62,6 +61,8 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from unite_mol.files import atomic_open
 
 LossFn = Callable[[nn.Module, Any, torch.Generator], "tuple[torch.Tensor, dict[str, float]]"]
 CHECKPOINT_FORMAT = "unite_mol.trainer/2"
@@ -200,33 +201,15 @@ def _jsonable(obj: Any) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in ``path``'s folder, fsync, then ``os.replace``: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through :func:`unite_mol.files.atomic_open`: all or nothing."""
+    with atomic_open(path) as fh:
+        torch.save(obj, fh)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write text through :func:`unite_mol.files.atomic_open`."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
 
 
 def check_state(model: nn.Module, state: Any, source: Any) -> None:
@@ -693,12 +676,5 @@ class Trainer:
         if ax.lines:
             ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(prefix="loss.", suffix=".tmp.png", dir=self.run_dir)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, dpi=100, format="png")
-            os.replace(tmp, self.run_dir / "loss.png")
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(self.run_dir / "loss.png") as fh:
+            fig.savefig(fh, dpi=100, format="png")

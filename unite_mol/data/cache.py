@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from unite_mol.files import atomic_open
 
 
 def cache_dir() -> Path:
@@ -37,14 +38,5 @@ def fingerprint(settings: dict[str, Any]) -> str:
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     """Write an ``.npz`` so that readers never see a partial file (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 
 from unite_mol.core import GEConfig, UniteModel
-from unite_mol.generation import _atomic_write, check_state_dict, git_commit
+from unite_mol.files import atomic_open
+from unite_mol.generation import check_state_dict, git_commit
 
 
 def save_image_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | None = None) -> Path:
@@ -20,8 +21,10 @@ def save_image_model(path: str | Path, model: UniteModel, *, extra: dict[str, An
             "commit": git_commit(), "ge_config": model.config.to_dict(), "image_config": model.adapter.config.to_dict(),
             "vae": model.vae, **(extra or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(base.with_suffix(".pt"), lambda fh: torch.save(state, fh))
-    _atomic_write(base.with_suffix(".json"), lambda fh: fh.write(json.dumps(meta, indent=2).encode()))
+    with atomic_open(base.with_suffix(".pt")) as fh:
+        torch.save(state, fh)
+    with atomic_open(base.with_suffix(".json"), "w") as fh:
+        fh.write(json.dumps(meta, indent=2))
     return base.with_suffix(".pt")
 
 
