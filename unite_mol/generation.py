@@ -137,19 +137,11 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: Any) -> None:
     """Raise ValueError listing missing, unexpected and wrongly shaped keys."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shapes[:5]))
-        raise ValueError(f"weights in {source} do not match the model configuration: " + "; ".join(parts))
+    from unite_mol.core.trainer import state_mismatch
+
+    problem = state_mismatch(model, state)
+    if problem:
+        raise ValueError(f"weights in {source} do not match the model configuration: {problem}")
 
 
 def sample_generator(seed: int, index: int) -> torch.Generator:

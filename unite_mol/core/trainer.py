@@ -212,21 +212,29 @@ def atomic_write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def check_state(model: nn.Module, state: Any, source: Any) -> None:
-    """Raise a ValueError listing missing, unexpected and mis-shaped keys of ``state`` against ``model``."""
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"checkpoint {source}: the model entry is not a state_dict of tensors")
+def state_mismatch(model: nn.Module, state: dict) -> str:
+    """What keeps ``state`` from loading into ``model`` (missing, unexpected, mis-shaped keys); '' if nothing."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or shapes:
-        def show(keys: list[str]) -> str:
-            return "[" + ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") + "]"
+    if not (missing or unexpected or shapes):
+        return ""
 
-        shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes]
-        raise ValueError(f"checkpoint {source} does not match the model: missing {show(missing)}, "
-                         f"unexpected {show(unexpected)}, shape mismatch {show(shaped)}. Build the model with "
+    def show(keys: list[str]) -> str:
+        return "[" + ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") + "]"
+
+    shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes]
+    return f"missing {show(missing)}, unexpected {show(unexpected)}, shape mismatch {show(shaped)}"
+
+
+def check_state(model: nn.Module, state: Any, source: Any) -> None:
+    """Raise a ValueError listing missing, unexpected and mis-shaped keys of ``state`` against ``model``."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"checkpoint {source}: the model entry is not a state_dict of tensors")
+    problem = state_mismatch(model, state)
+    if problem:
+        raise ValueError(f"checkpoint {source} does not match the model: {problem}. Build the model with "
                          "the run's config, or train in a fresh run folder.")
 
 
