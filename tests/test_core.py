@@ -1,6 +1,5 @@
 """The domain-agnostic core: configs, gradients and stop-gradient, sharing, masking, samplers."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -153,7 +153,5 @@ def test_gpu_bench_dry_run(tmp_path):
 
 
 def test_image_b_preset_has_the_papers_size():
-    from unite_mol.core import preset
-
     n = sum(p.numel() for p in build_image_model("IM-B").parameters())
     assert 190e6 < n < 250e6, n  # the paper's UNITE-B: about 217M parameters

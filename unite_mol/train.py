@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from unite_mol.core.trainer import TrainConfig, Trainer
+    from unite_mol.core.trainer import TrainConfig
 
     args = build_parser().parse_args(argv)
     try:

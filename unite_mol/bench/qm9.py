@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     configs: dict[str, Any] = {"preset": pr.name, "settings": pr.__dict__, "seed": args.seed}
     if not args.no_data_row:
-        print(f"[bench qm9] calibration row: QM9 test split through the same metrics", flush=True)
+        print("[bench qm9] calibration row: QM9 test split through the same metrics", flush=True)
         n_data = None if pr.name in ("cpu", "gpu", "pretrained") else pr.samples
         rows.append({"entry": f"QM9 test data ({'all' if n_data is None else n_data})", **data_row(n_data, reference)})
 

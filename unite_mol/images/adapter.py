@@ -15,7 +15,6 @@ VGG16 features when the user gives a local weights file (nothing is downloaded).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch

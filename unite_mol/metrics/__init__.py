@@ -34,7 +34,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from unite_mol import elements
 from unite_mol.molecule import Molecule
 
 PROTOCOLS = ("edm", "rdkit", "openbabel")
@@ -247,7 +246,6 @@ def reconstruction(inputs: Sequence[Molecule], outputs: Sequence[Any], *, rmsd_t
         ValueError: if ``inputs`` and ``outputs`` differ in length.
     """
     import pandas as pd
-    from rdkit import Chem
 
     from unite_mol.bonds import edm_bond_orders
     from unite_mol.geometry import kabsch_rmsd
