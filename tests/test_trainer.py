@@ -78,7 +78,7 @@ def assert_same_training_state(a: Trainer, b: Trainer):
 @pytest.mark.parametrize("field, value, words", [
     ("steps", 0, "an integer >= 1"), ("steps", 2.5, "an integer"), ("budget_s", 0, "> 0 or None"),
     ("lr", 0, "> 0"), ("lr", float("nan"), "> 0"), ("weight_decay", -1, ">= 0"), ("betas", (0.9,), "two numbers"),
-    ("betas", (0.9, 1.0), "[0, 1)"), ("warmup_steps", -1, ">= 0"), ("lr_schedule", "linear", "'cosine', 'constant'"),
+    ("betas", (0.9, 1.0), "[0, 1)"), ("warmup_steps", -1, ">= 0"), ("lr_schedule", "linear", "'cosine', 'cosine-budget', 'constant'"),
     ("min_lr_ratio", 1.5, "[0, 1]"), ("grad_clip", 0, "> 0"), ("ema_decay", 1.0, "[0, 1)"), ("seed", -1, "integer"),
     ("log_every", 0, ">= 1"), ("ckpt_every", 0, ">= 1"), ("ckpt_every_s", 0, "> 0"), ("amp", "fp8", "'auto', 'bf16', 'off'"),
     ("device", "gpu", "'cuda:K'"), ("steps", True, "integer"),
@@ -301,6 +301,13 @@ def test_lr_schedule_and_weight_decay_groups(tmp_path):
     assert t.lr_at(100) == pytest.approx(0.1) and t.lr_at(10**4) == pytest.approx(0.1)
     c = new(tmp_path / "c", lr_schedule="constant", warmup_steps=0, lr=0.5)
     assert c.lr_at(0) == c.lr_at(99) == 0.5
+    # budget-aware cosine: the larger of step progress and time progress drives the decay
+    b = new(tmp_path / "b", steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1, lr_schedule="cosine-budget", budget_s=60.0)
+    assert b.lr_at(10, elapsed=0.0) == pytest.approx(1.0)
+    assert b.lr_at(10, elapsed=30.0) == pytest.approx(0.55) and b.lr_at(10, elapsed=600.0) == pytest.approx(0.1)
+    assert b.lr_at(55, elapsed=1.0) == pytest.approx(0.55)  # steps ahead of time: the step fraction wins
+    with pytest.raises(ValueError, match="needs a budget"):
+        TrainConfig(lr_schedule="cosine-budget")
     decay, no_decay = t.opt.param_groups
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])

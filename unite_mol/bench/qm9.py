@@ -80,7 +80,8 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "python": platform.python_version(), "torch": torch.__version__,
             "platform": platform.platform(), "commit": git_commit(), "command": "python -m unite_mol.bench qm9 " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["qm9"] else sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if torch.cuda.is_available():
@@ -197,8 +198,9 @@ def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[A
     expected_steps = 100_000
 
     def tcfg(budget: float) -> TrainConfig:
+        # the LR anneals over the wall-clock budget (cosine-budget), so every entry ends its run annealed
         return TrainConfig(steps=expected_steps, budget_s=budget, lr=preset.lr, warmup_steps=200, seed=seed,
-                           ckpt_every=10_000, log_every=10)
+                           lr_schedule="cosine-budget", ckpt_every=10_000, log_every=10)
 
     summary: dict[str, Any] = {"entry": entry}
     if entry == "two-stage":

@@ -86,7 +86,9 @@ class TrainConfig:
     weight_decay: float = 0.01       # on >= 2-D weights only
     betas: tuple[float, float] = (0.9, 0.99)
     warmup_steps: int = 500          # linear warm-up to `lr`
-    lr_schedule: str = "cosine"      # "cosine" (to min_lr_ratio * lr at `steps`) or "constant"
+    lr_schedule: str = "cosine"      # "cosine" (to min_lr_ratio * lr at `steps`), "cosine-budget" (reaches it at
+                                     # `steps` or at `budget_s` of training time, whichever comes first;
+                                     # single process only), or "constant"
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0           # max global grad norm
     ema_decay: float = 0.999         # EMA of the weights (fp32), for evaluation and sampling
@@ -117,7 +119,10 @@ class TrainConfig:
              and all(is_num(b) and 0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         need(is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps", "an integer >= 0")
-        need(self.lr_schedule in ("cosine", "constant"), "lr_schedule", "one of 'cosine', 'constant'")
+        need(self.lr_schedule in ("cosine", "cosine-budget", "constant"), "lr_schedule",
+             "one of 'cosine', 'cosine-budget', 'constant'")
+        need(self.lr_schedule != "cosine-budget" or self.budget_s is not None, "lr_schedule",
+             "'cosine' or 'constant' when budget_s is None ('cosine-budget' needs a budget)")
         need(is_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]")
         need(is_num(self.grad_clip) and self.grad_clip > 0, "grad_clip", "a number > 0")
         need(is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)")
@@ -310,6 +315,9 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if self.world > 1 and config.lr_schedule == "cosine-budget":
+            raise ValueError("lr_schedule='cosine-budget' reads each process's own clock, so DDP ranks would "
+                             "disagree on the LR; use 'cosine' with a step count under torchrun")
         if self.world > 1 and not torch.distributed.is_initialized():
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
@@ -456,14 +464,18 @@ class Trainer:
             p.requires_grad_(flags[n])
         return m.eval()
 
-    def lr_at(self, step: int) -> float:
-        """LR of optimiser step ``step`` (0-based): linear warm-up, then cosine to ``min_lr_ratio * lr`` or constant."""
+    def lr_at(self, step: int, elapsed: float = 0.0) -> float:
+        """LR of optimiser step ``step`` (0-based) after ``elapsed`` training seconds: linear warm-up, then
+        cosine to ``min_lr_ratio * lr`` (``"cosine-budget"``: progress is the larger of the step fraction and
+        the budget fraction, so a wall-clock-limited run still anneals) or constant."""
         c = self.config
         if step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
         if c.lr_schedule == "constant":
             return c.lr
         frac = min(1.0, (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps))
+        if c.lr_schedule == "cosine-budget":
+            frac = max(frac, min(1.0, elapsed / c.budget_s))
         return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
     @torch.no_grad()
@@ -556,7 +568,7 @@ class Trainer:
                     batches = self._epoch_batches(self.epoch)
                 batch = move(batches[self.index], self.device)
                 self.index += 1
-                lr = self.lr_at(self.step)
+                lr = self.lr_at(self.step, time.monotonic() - start)
                 for g in self.opt.param_groups:
                     g["lr"] = lr
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
