@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         budget = parse_duration(args.budget) if args.budget else None
         tcfg = TrainConfig(steps=args.steps, budget_s=None if budget is None else (budget / 2 if args.two_stage else budget),
-                           lr=args.lr, seed=args.seed, device=args.device, amp=args.amp, ckpt_every=args.ckpt_every)
+                           lr=args.lr, seed=args.seed, lr_schedule="cosine" if budget is None else "cosine-budget", device=args.device, amp=args.amp, ckpt_every=args.ckpt_every)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
