@@ -155,3 +155,46 @@ def test_gpu_bench_dry_run(tmp_path):
 def test_image_b_preset_has_the_papers_size():
     n = sum(p.numel() for p in build_image_model("IM-B").parameters())
     assert 190e6 < n < 250e6, n  # the paper's UNITE-B: about 217M parameters
+
+
+def test_shipped_classifier_loads_matches_its_card_and_rejects_bad_files(tmp_path):
+    import json
+
+    from unite_mol.images.classifier import SHIPPED, load_classifier, sha256
+
+    card = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert card["sha256"] == sha256(SHIPPED) and card["test_accuracy"] >= 0.85
+    clf = load_classifier()
+    assert not clf.training and clf.features(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read"):
+        load_classifier(tmp_path / "bad.pt")
+    torch.save({"head.weight": torch.zeros(3, 3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="do not match"):
+        load_classifier(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError):
+        load_classifier(tmp_path / "missing.pt")
+
+
+def test_images_evaluate_cli_writes_finite_results(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from unite_mol.images.evaluate import main
+    from unite_mol.images.io import save_image_model
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 30)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8), 0x08)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8), 0x08)
+    monkeypatch.setenv("UNITE_MOL_FASHION_MNIST", str(tmp_path))
+    torch.manual_seed(0)
+    save_image_model(tmp_path / "m", build_image_model("IM-T"))
+    out = tmp_path / "out"
+    assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--n", "20", "--steps", "2", "--guidance", "1,3"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    row = df[df.entry == "tiny"].iloc[0]
+    for col in ("psnr", "ssim", "rFD", "gFD_g1", "gFD_g3", "class_acc_g1", "class_acc_g3"):
+        assert np.isfinite(row[col]), col
+    assert 0 <= row.class_acc_g1 <= 1 and row.rFD >= 0
+    assert (out / "samples-tiny-g3.png").is_file() and (out / "recon-tiny.png").is_file()
+    assert main(["no-equals-sign", "--out", str(out)]) == 2
