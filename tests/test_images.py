@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +199,18 @@ def test_images_evaluate_cli_writes_finite_results(tmp_path, monkeypatch):
     assert 0 <= row.class_acc_g1 <= 1 and row.rFD >= 0
     assert (out / "samples-tiny-g3.png").is_file() and (out / "recon-tiny.png").is_file()
     assert main(["no-equals-sign", "--out", str(out)]) == 2
+
+
+def test_two_stage_training_stops_after_a_signal_in_stage_one(tmp_path, monkeypatch):
+    from unite_mol.core import trainer as trainer_mod
+    from unite_mol.images.train import main
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 255, size=(16, 28, 28), dtype=np.uint8), 0x08)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", (np.arange(16) % 10).astype(np.uint8), 0x08)
+    monkeypatch.setenv("UNITE_MOL_FASHION_MNIST", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(trainer_mod.Trainer, "fit", lambda self, **kw: calls.append(self.run_dir) or {"stopped": "signal"})
+    run = tmp_path / "run"
+    assert main(["--run-dir", str(run), "--two-stage", "--batch-size", "8", "--steps", "2"]) == 130
+    assert [Path(c).name for c in calls] == ["stage1"]  # stage 2 never started on a half-trained VAE

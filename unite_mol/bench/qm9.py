@@ -211,11 +211,15 @@ def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[A
         flops1 = count_step_flops(model, stage1, probe)
         t1 = Trainer(model, stage1, batches, tcfg(preset.budget_s / 2), run_dir / "stage1")
         s1 = t1.fit()
+        if s1["stopped"] == "signal":  # interrupted: do not go on to stage 2 with a half-trained VAE
+            raise KeyboardInterrupt("two-stage entry stopped by a signal during stage 1")
         model = t1.ema_model()
         freeze_vae(model)
         flops2 = count_step_flops(model, stage2, probe)
         t2 = Trainer(model, stage2, batches, tcfg(preset.budget_s / 2), run_dir / "stage2")
         s2 = t2.fit()
+        if s2["stopped"] == "signal":
+            raise KeyboardInterrupt(f"entry {entry} stopped by a signal")
         model = t2.ema_model()
         summary.update(steps=s1["steps"] + s2["steps"], wall_s=s1["elapsed_s"] + s2["elapsed_s"],
                        flops=flops1 * s1["steps"] + flops2 * s2["steps"],
@@ -230,6 +234,8 @@ def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[A
         flops = count_step_flops(model, loss_fn, probe)
         tr = Trainer(model, loss_fn, batches, tcfg(preset.budget_s), run_dir)
         s = tr.fit()
+        if s["stopped"] == "signal":
+            raise KeyboardInterrupt(f"entry {entry} stopped by a signal")
         model = tr.ema_model()
         summary.update(steps=s["steps"], wall_s=s["elapsed_s"], flops=flops * s["steps"],
                        train_mol_per_s=s["steps"] * preset.batch_size / s["elapsed_s"])

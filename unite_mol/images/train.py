@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.two_stage:
         ts = TwoStageConfig(flow_copies=args.flow_copies)
         t1 = Trainer(model, lambda m, b, g: vae_loss(m, b, g, ts), batches, tcfg, run / "stage1")
-        t1.fit()
+        if t1.fit()["stopped"] == "signal":  # interrupted: stage 1 is checkpointed; do not start stage 2
+            print("stopped by a signal during stage 1; run the same command again to resume", file=sys.stderr)
+            return 130
         model = t1.ema_model()
         freeze_vae(model)
         t2 = Trainer(model, lambda m, b, g: latent_flow_loss(m, b, g, ts), batches, tcfg, run / "stage2",
