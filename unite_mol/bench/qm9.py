@@ -69,8 +69,23 @@ PRESETS = {
 ENTRIES = ("unite", "unite-no-stopgrad", "unite-separate", "two-stage")
 
 
-def machine_info() -> dict[str, Any]:
+def command_line() -> str:
+    """This process's command line as the user typed it: ``python -m unite_mol.bench metrics --n 10``."""
+    import unite_mol
+
+    prog = Path(sys.argv[0]).resolve()
+    try:
+        module = ".".join(prog.relative_to(Path(unite_mol.__file__).resolve().parents[1]).with_suffix("").parts)
+    except ValueError:  # not a unite_mol module (a script, pytest, ...)
+        return " ".join(["python", *sys.argv])
+    return " ".join(["python -m", module.removesuffix(".__main__"), *sys.argv[1:]])
+
+
+def machine_info(command: str | None = None) -> dict[str, Any]:
+    """Machine, software, commit, load and the command line (default: :func:`command_line`)."""
     from unite_mol.generation import git_commit
+
+    command = command_line() if command is None else command
 
     cpu = platform.processor()
     try:
@@ -82,7 +97,7 @@ def machine_info() -> dict[str, Any]:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform(), "commit": git_commit(), "command": "python -m unite_mol.bench qm9 " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["qm9"] else sys.argv[1:]),
+            "platform": platform.platform(), "commit": git_commit(), "command": command,
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -178,6 +193,14 @@ def count_step_flops(model, loss_fn, batch) -> float:
     return float(counter.get_total_flops())
 
 
+def fit_or_stop(trainer, what: str) -> dict[str, Any]:
+    """``trainer.fit()``; a run stopped by a signal (checkpointed) ends the benchmark instead of being scored."""
+    summary = trainer.fit()
+    if summary["stopped"] == "signal":
+        raise KeyboardInterrupt(f"{what} stopped by a signal")
+    return summary
+
+
 def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[Any, dict[str, Any]]:
     """Train one entry for the preset's wall-clock budget; returns (EMA model, summary)."""
     from unite_mol.core import TwoStageConfig, UniteConfig, freeze_vae, latent_flow_loss, vae_loss
@@ -210,16 +233,12 @@ def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[A
         stage2 = lambda m, b, g: latent_flow_loss(m, b, g, ts)  # noqa: E731
         flops1 = count_step_flops(model, stage1, probe)
         t1 = Trainer(model, stage1, batches, tcfg(preset.budget_s / 2), run_dir / "stage1")
-        s1 = t1.fit()
-        if s1["stopped"] == "signal":  # interrupted: do not go on to stage 2 with a half-trained VAE
-            raise KeyboardInterrupt("two-stage entry stopped by a signal during stage 1")
+        s1 = fit_or_stop(t1, f"entry {entry}, stage 1")  # never go on to stage 2 with a half-trained VAE
         model = t1.ema_model()
         freeze_vae(model)
         flops2 = count_step_flops(model, stage2, probe)
         t2 = Trainer(model, stage2, batches, tcfg(preset.budget_s / 2), run_dir / "stage2")
-        s2 = t2.fit()
-        if s2["stopped"] == "signal":
-            raise KeyboardInterrupt(f"entry {entry} stopped by a signal")
+        s2 = fit_or_stop(t2, f"entry {entry}, stage 2")
         model = t2.ema_model()
         summary.update(steps=s1["steps"] + s2["steps"], wall_s=s1["elapsed_s"] + s2["elapsed_s"],
                        flops=flops1 * s1["steps"] + flops2 * s2["steps"],
@@ -233,9 +252,7 @@ def train_entry(entry: str, preset: Preset, run_dir: Path, seed: int) -> tuple[A
         loss_fn = make_loss_fn(cfg)
         flops = count_step_flops(model, loss_fn, probe)
         tr = Trainer(model, loss_fn, batches, tcfg(preset.budget_s), run_dir)
-        s = tr.fit()
-        if s["stopped"] == "signal":
-            raise KeyboardInterrupt(f"entry {entry} stopped by a signal")
+        s = fit_or_stop(tr, f"entry {entry}")
         model = tr.ema_model()
         summary.update(steps=s["steps"], wall_s=s["elapsed_s"], flops=flops * s["steps"],
                        train_mol_per_s=s["steps"] * preset.batch_size / s["elapsed_s"])

@@ -116,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time() - t0
     acc = accuracy(model, to_tensor(xte), torch.from_numpy(yte).long())
     out = Path(args.out).with_suffix(".pt")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out) as fh:
         torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, fh)
     meta = {"network": "unite_mol.images.metrics.FashionClassifier", "feature_dim": 128,

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -62,8 +60,8 @@ def evaluate_model(model, clf, test_x: torch.Tensor, test_y: torch.Tensor, ref_s
 
 
 def main(argv: list[str] | None = None) -> int:
+    from unite_mol.bench.qm9 import machine_info
     from unite_mol.files import atomic_open
-    from unite_mol.generation import git_commit
     from unite_mol.images.classifier import SHIPPED, load_classifier, sha256
     from unite_mol.images.data import fashion_mnist, to_tensor
     from unite_mol.images.io import load_image_model
@@ -99,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     test_x, test_y = to_tensor(xte), torch.from_numpy(yte).long()
     ref_stats = gaussian_stats(classifier_features(clf, test_x))
     train_x = to_tensor(xtr[np.random.default_rng(args.seed).choice(len(xtr), args.n, replace=False)])
-    rows = [{"entry": f"data: {args.n} train images", **{f"gFD_g{g:g}": frechet_distance(*gaussian_stats(classifier_features(clf, train_x)), *ref_stats) for g in guidances[:1]}}]
+    data_fd = frechet_distance(*gaussian_stats(classifier_features(clf, train_x)), *ref_stats)
+    rows = [{"entry": f"data: {args.n} train images", f"gFD_g{guidances[0]:g}": data_fd}]
     for name, model in models:
         print(f"[images.evaluate] {name}", flush=True)
         training = model.meta.get("training", {})
@@ -133,10 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(fmt(r) for r in df.astype(object).where(df.notna(), None).loc[i].tolist()) + " |" for i in df.index]
-    machine = {"cpu": platform.processor(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "torch": torch.__version__, "commit": git_commit(), "classifier_sha256": sha256(args.classifier),
-               "command": "python -m unite_mol.images.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "wall_s": round(time.time() - t_start, 1)}
+    machine = {**machine_info("python -m unite_mol.images.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])),
+               "classifier_sha256": sha256(args.classifier), "wall_s": round(time.time() - t_start, 1)}
     with atomic_open(out / "machine.json", "w") as fh:
         fh.write(json.dumps(machine, indent=2) + "\n")
     with atomic_open(out / "results.md", "w") as fh:
