@@ -16,10 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="output file: .sdf or .xyz (optionally .gz)")
     g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
     g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
-    g.add_argument("--steps", type=int, default=50, help="ODE solver steps")
+    g.add_argument("--steps", type=int, default=25, help="ODE solver steps (generate()'s default)")
     g.add_argument("--method", default="heun", choices=["heun", "euler"], help="ODE solver")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
-    g.add_argument("--bonds", default="openbabel", choices=["openbabel", "rdkit", "edm", "none"], help="bond perception")
+    g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
+                   help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
     g.add_argument("--batch-size", type=int, default=256, help="molecules integrated together")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     e = sub.add_parser("export", help="copy a trained model (e.g. RUN_DIR/model) to a new place, optionally in float16",
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             mols = generate(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps, method=args.method,
                             model=args.model, batch_size=args.batch_size,
                             bonds=None if args.bonds == "none" else args.bonds, device=args.device)
-            io.write(args.out, mols, bond_method="edm" if args.bonds == "none" else args.bonds)
+            # molecules already carry bonds unless --bonds none; then SDF output perceives them with EDM's tables
+            io.write(args.out, mols, bond_method=args.bonds if args.bonds in ("openbabel", "rdkit") else "edm")
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -161,7 +161,17 @@ def draw_num_atoms(hist: Sequence[int], generator: torch.Generator) -> int:
 def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                     steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
                     precision: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
-    """Raw samples: a list of (atomic numbers, positions) without bond perception.
+    """Raw samples: a list of (atomic numbers, positions) without bond perception."""
+    return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, num_atoms=num_atoms, steps=steps,
+                                                   method=method, batch_size=batch_size, time_shift=time_shift,
+                                                   precision=precision)]
+
+
+@torch.no_grad()
+def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
+                     steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
+                     precision: str = "auto") -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
     ``precision``: ``"bf16"`` runs the ODE's denoiser passes under bfloat16 autocast (the decoder always
     runs in float32, so coordinates keep full precision); ``"auto"`` does so on CUDA and on CPUs with
@@ -191,7 +201,7 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int 
         counts.append(k)
         noises.append(torch.randn(k, d, generator=g))
     order = np.argsort(counts, kind="stable")     # similar sizes together: less padding
-    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray | None] | None] = [None] * n
     for s in range(0, n, batch_size):
         idx = order[s: s + batch_size]
         width = max(counts[i] for i in idx)
@@ -205,16 +215,18 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             z1 = sample(lambda zt, t: model.denoise(zt, t, mask), z, steps=steps, method=method, shift=time_shift)
         z1 = z1.float()
-        decoded = model.adapter.to_arrays(model.decode(z1, mask), mask)
+        dec = model.decode(z1, mask)
+        decoded = model.adapter.to_arrays(dec, mask)
+        bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)
         for r, i in enumerate(idx):
-            out[i] = decoded[r]
+            out[i] = (*decoded[r], bonds[r])
     return out  # type: ignore[return-value]
 
 
 def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None, steps: int = 25,
              method: str = "heun", model: UniteModel | str | Path | None = None, batch_size: int = 256,
-             bonds: str | None = "openbabel", device: str | torch.device = "cpu",
-             precision: str = "auto") -> list[Molecule]:
+             bonds: str | None = "auto", device: str | torch.device = "cpu",
+             precision: str = "auto", relax: bool = False) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     Args:
@@ -226,8 +238,12 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
             100 on the shipped model; see its card).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see :func:`generate_arrays`).
         model: a loaded model, a path to one, or ``None`` for the shipped pretrained QM9 model.
-        bonds: bond perception from the generated 3D coordinates (``"openbabel"``, ``"rdkit"``, ``"edm"``)
-            or ``None`` for atoms only.
+        bonds: ``"model"`` (the bond orders the model's bond head predicts), a perception method applied
+            to the generated 3D coordinates (``"openbabel"``, ``"rdkit"``, ``"edm"``), ``"auto"`` (the
+            model's own bonds when it has a bond head, else Open Babel) or ``None`` for atoms only.
+            ``properties["bonds_from"]`` records which.
+        relax: relax each molecule with RDKit's MMFF94 on its bonds (:func:`unite_mol.relax.relax`); the
+            outcome is in the ``relax_*`` properties (energy change, RMSD moved, reason when it failed). Off by default: benchmark numbers are always of the raw samples.
         device: where to run (``"auto"`` picks cuda, then mps, then cpu).
 
     Returns:
@@ -237,19 +253,40 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     Raises:
         ValueError: for ``n < 0``, an atom count the model does not support, or a bad model file.
     """
+    from unite_mol.bonds import METHODS
+
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    if bonds not in (None, "auto", "model", *METHODS):
+        raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, METHODS))} or None")
+    if relax and bonds is None:
+        raise ValueError("relax=True needs bonds; pass bonds='auto' (or a perception method)")
     dev = pick_device(device)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device=dev)
     else:
         model = model.to(dev).eval()
-    arrays = generate_arrays(model, n, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
-                             batch_size=batch_size, precision=precision)
+    has_head = model.adapter.config.bond_head
+    if bonds == "model" and not has_head:
+        raise ValueError("bonds='model' needs a model with a bond head; this one has none (use 'auto' or a "
+                         "perception method such as 'openbabel')")
+    if bonds == "auto":
+        bonds = "model" if has_head else "openbabel"
+    samples = generate_samples(model, n, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
+                               batch_size=batch_size, precision=precision)
     mols = []
-    for i, (z, x) in enumerate(arrays):
-        m = Molecule(z, x, properties={"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}"})
-        if bonds is not None:
-            m = m.with_bonds(bonds)
+    for i, (z, x, predicted) in enumerate(samples):
+        props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}"}
+        if bonds == "model":
+            m = Molecule(z, x, bonds=predicted, properties={**props, "bonds_from": "model"})
+        else:
+            m = Molecule(z, x, properties=props)
+            if bonds is not None:
+                m = m.with_bonds(bonds)
+                m = m.replace(properties={**m.properties, "bonds_from": bonds})
         mols.append(m)
+    if relax:
+        from unite_mol.relax import relax as relax_molecules
+
+        mols = relax_molecules(mols)
     return mols

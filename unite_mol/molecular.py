@@ -31,6 +31,7 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
+from unite_mol.refiner import GeometryRefiner, bond_loss, bonds_from_logits
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ class MoleculeConfig:
     coord_weight: float = 1.0
     dist_weight: float = 1.0
     atom_count_hist: tuple[int, ...] = ()   # counts of molecules with k atoms, k = 0..max_atoms
+    refine_layers: int = 0                  # geometry-aware final stage (:mod:`unite_mol.refiner`); 0 = none
+    refine_width: int = 64                  # its pair-feature width
+    bond_head: bool = False                 # predict bond orders per pair (needs refine_layers >= 1)
+    refine_detach: bool = True              # the refiner reads a detached decode: its losses train it alone
+    local_weight: float = 0.0               # loss on short (< 2 A) distances, in units of (0.1 A)^2
+    bond_weight: float = 1.0                # weight of the bond-order cross-entropy
 
     def __post_init__(self) -> None:
         if not self.elements:
@@ -61,6 +68,14 @@ class MoleculeConfig:
             raise ValueError(f"MoleculeConfig.coord_scale must be > 0, got {self.coord_scale}")
         if not self.cutoff > 0:
             raise ValueError(f"MoleculeConfig.cutoff must be > 0, got {self.cutoff}")
+        if self.refine_layers < 0 or self.refine_width < 1:
+            raise ValueError(f"MoleculeConfig.refine_layers must be >= 0 and refine_width >= 1, got "
+                             f"{self.refine_layers} and {self.refine_width}")
+        if self.bond_head and self.refine_layers < 1:
+            raise ValueError("MoleculeConfig.bond_head needs refine_layers >= 1 (bonds are read from its pair features)")
+        if self.local_weight < 0 or self.bond_weight < 0:
+            raise ValueError(f"MoleculeConfig.local_weight and bond_weight must be >= 0, got {self.local_weight} "
+                             f"and {self.bond_weight}")
         if self.atom_count_hist and len(self.atom_count_hist) != self.max_atoms + 1:
             raise ValueError(f"MoleculeConfig.atom_count_hist needs max_atoms + 1 = {self.max_atoms + 1} entries, "
                              f"got {len(self.atom_count_hist)}")
@@ -166,6 +181,9 @@ class MoleculeAdapter(nn.Module):
                             if config.use_descriptors else None)
         self.elem_head = nn.Linear(decoder_width, v)
         self.coord_head = nn.Linear(decoder_width, 3)
+        self.refiner = (GeometryRefiner(decoder_width, layers=config.refine_layers, pair_width=config.refine_width,
+                                        bond_head=config.bond_head)
+                        if config.refine_layers > 0 else None)
 
     @property
     def num_elements(self) -> int:
@@ -204,27 +222,54 @@ class MoleculeAdapter(nn.Module):
         return None
 
     def heads(self, h: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"logits": self.elem_head(h),                                     # (B, N, V)
-                "coords": self.coord_head(h) * mask.unsqueeze(-1)}               # (B, N, 3) in coord_scale units
+        """Element logits (B, N, V) and coordinates (B, N, 3) in ``coord_scale`` units; with the refiner also
+        ``coords_raw`` (before it) and, with the bond head, ``bond_logits`` (B, N, N, 5)."""
+        out = {"logits": self.elem_head(h),                                      # (B, N, V)
+               "coords": self.coord_head(h) * mask.unsqueeze(-1)}                # (B, N, 3) in coord_scale units
+        if self.refiner is not None:
+            s = self.config.coord_scale
+            h_in, x_in = (h.detach(), out["coords"].detach()) if self.config.refine_detach else (h, out["coords"])
+            x, bond_logits = self.refiner(h_in, x_in.float() * s, mask)          # (B, N, 3) Angstrom
+            out["coords_raw"], out["coords"] = out["coords"], x / s
+            if bond_logits is not None:
+                out["bond_logits"] = bond_logits                                 # (B, N, N, 5)
+        return out
 
-    def reconstruction_loss(self, out: dict[str, torch.Tensor], batch: MolBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        mask = batch.mask
-        m = mask.float()
-        ids = self.element_tokens(batch.numbers, mask)
-        ce = F.cross_entropy(out["logits"][mask].float(), ids[mask])
-        target = batch.positions / self.config.coord_scale                        # (B, N, 3)
-        pred = out["coords"].float()
+    def _geometry_loss(self, pred: torch.Tensor, target: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Coordinate MSE, all-pairs distance MSE (coord_scale units) and short-distance MSE ((0.1 A)^2 units)."""
         coord = ((pred - target).pow(2).sum(-1) * m).sum() / m.sum()
         pm = (m[:, :, None] * m[:, None, :])                                      # (B, N, N)
         dp = (pred[:, :, None] - pred[:, None]).pow(2).sum(-1).add(1e-8).sqrt()   # (B, N, N)
         dt = (target[:, :, None] - target[:, None]).pow(2).sum(-1).add(1e-8).sqrt()
         dist = ((dp - dt).pow(2) * pm).sum() / pm.sum()
-        loss = ce + self.config.coord_weight * coord + self.config.dist_weight * dist
+        short = pm * (dt * self.config.coord_scale < 2.0).float() * (1 - torch.eye(m.shape[1], device=m.device))
+        local = ((dp - dt).pow(2) * short).sum() / short.sum().clamp(min=1) * (self.config.coord_scale / 0.1) ** 2
+        return coord, dist, local
+
+    def reconstruction_loss(self, out: dict[str, torch.Tensor], batch: MolBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.config
+        mask = batch.mask
+        m = mask.float()
+        ids = self.element_tokens(batch.numbers, mask)
+        ce = F.cross_entropy(out["logits"][mask].float(), ids[mask])
+        target = batch.positions / cfg.coord_scale                                # (B, N, 3)
+        pred = out["coords"].float()
+        coord, dist, local = self._geometry_loss(pred, target, m)
+        loss = ce + cfg.coord_weight * coord + cfg.dist_weight * dist + cfg.local_weight * local
+        logs = {"ce": float(ce.detach()), "coord": float(coord.detach()), "dist": float(dist.detach()),
+                "local": float(local.detach())}
+        if "coords_raw" in out:   # the trunk's own coordinates stay supervised under the refiner
+            raw_coord, raw_dist, _ = self._geometry_loss(out["coords_raw"].float(), target, m)
+            loss = loss + cfg.coord_weight * raw_coord + cfg.dist_weight * raw_dist
+            logs["coord_raw"] = float(raw_coord.detach())
+        if "bond_logits" in out and batch.bonds is not None:
+            bl = bond_loss(out["bond_logits"], batch.bonds, mask)
+            loss = loss + cfg.bond_weight * bl
+            logs["bond_ce"] = float(bl.detach())
         with torch.no_grad():
-            acc = float((out["logits"].argmax(-1) == ids)[mask].float().mean())
-            rmse = float(((pred - target).pow(2).sum(-1)[mask].mean()).sqrt() * self.config.coord_scale)
-        return loss, {"ce": float(ce.detach()), "coord": float(coord.detach()), "dist": float(dist.detach()),
-                      "elem_acc": acc, "coord_rmse_A": rmse}
+            logs["elem_acc"] = float((out["logits"].argmax(-1) == ids)[mask].float().mean())
+            logs["coord_rmse_A"] = float(((pred - target).pow(2).sum(-1)[mask].mean()).sqrt() * cfg.coord_scale)
+        return loss, logs
 
     def to_arrays(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
         """Decoder outputs -> per-molecule (atomic numbers, centred positions in Angstrom)."""
@@ -235,3 +280,10 @@ class MoleculeAdapter(nn.Module):
             xb = xb[mb].numpy()
             res.append((zb[mb].numpy().astype(np.int64), xb - xb.mean(0)))
         return res
+
+    def to_bonds(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[np.ndarray] | None:
+        """Predicted bond rows ``(i, j, order)`` per molecule from the bond head, or ``None`` without one."""
+        if "bond_logits" not in out:
+            return None
+        return [np.array(bonds_from_logits(lg[mb][:, mb]), dtype=np.int64).reshape(-1, 3)
+                for lg, mb in zip(out["bond_logits"].detach().float().cpu(), mask.cpu())]

@@ -28,7 +28,7 @@ import torch
 from unite_mol.core.model import PRESETS, preset
 from unite_mol.core.unite import UniteConfig, UniteModel, unite_loss
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays, random_rotations, rotate
-from unite_mol.data.qm9 import QM9Split, qm9
+from unite_mol.data.qm9 import SPLIT_SHA256, QM9Split, qm9
 from unite_mol.generation import build_model, save_model
 from unite_mol.molecular import MoleculeConfig
 
@@ -45,6 +45,11 @@ class MolTrainConfig:
     use_descriptors: bool = True
     eval_molecules: int = 512          # held-out (validation split) molecules for reconstruction at checkpoints
     compile: bool = False              # torch.compile the transformers in place (about 1.5x on CPU after a few minutes)
+    refine_layers: int = 0             # geometry-aware final decoder stage (unite_mol.refiner); 0 = none
+    refine_width: int = 64
+    bond_head: bool = False            # predict bond orders (trained on perceived QM9 bonds; needs refine_layers)
+    local_weight: float = 0.0          # short-distance (< 2 A) loss weight, in units of (0.1 A)^2
+    init_from: str | None = None       # start from a saved model's weights (new modules, e.g. a refiner, start fresh)
     unite: UniteConfig = field(default_factory=UniteConfig)
 
     def __post_init__(self) -> None:
@@ -56,6 +61,8 @@ class MolTrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.init_from is not None and self.latent_dim is not None:
+            raise ValueError("latent_dim cannot be changed when starting from a saved model (--init-from)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -79,18 +86,20 @@ def parse_duration(text: str) -> float:
 
 
 class EpochBatches(Sequence[MolBatch]):
-    """One epoch's batches, collated on access from flat arrays."""
+    """One epoch's batches, collated on access from flat arrays (with bond labels when given)."""
 
-    def __init__(self, split: QM9Split, index_batches: list[np.ndarray]):
+    def __init__(self, split: QM9Split, index_batches: list[np.ndarray],
+                 bond_labels: tuple[np.ndarray, np.ndarray] | None = None):
         self.split = split
         self.index_batches = index_batches
+        self.bond_labels = bond_labels
 
     def __len__(self) -> int:
         return len(self.index_batches)
 
     def __getitem__(self, i):
         s = self.split
-        return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i])
+        return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i], bond_labels=self.bond_labels)
 
 
 def make_loss_fn(cfg: MolTrainConfig):
@@ -153,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights")
     p.add_argument("--flow-copies", type=int, default=2, help="denoising copies per reconstruction step")
     p.add_argument("--time-shift", type=float, default=1.0, help="time shift a (<1 moves training times toward noise)")
+    p.add_argument("--time-mean", type=float, default=0.0, help="mean of the logit-normal training times (>0: cleaner)")
+    p.add_argument("--time-uniform-frac", type=float, default=0.0,
+                   help="fraction of flow times drawn from U[--time-uniform-min, 1] instead (the clean end)")
+    p.add_argument("--time-uniform-min", type=float, default=0.8, help="lower end of those uniform times")
+    p.add_argument("--flow-weight", type=float, default=1.0, help="weight of the flow loss")
+    p.add_argument("--refine-layers", type=int, default=0,
+                   help="geometry-aware refinement layers after the decoder (0 = none)")
+    p.add_argument("--refine-width", type=int, default=64, help="pair-feature width of the refinement layers")
+    p.add_argument("--bond-head", action="store_true", help="predict bond orders (needs --refine-layers >= 1)")
+    p.add_argument("--local-weight", type=float, default=0.0,
+                   help="weight of the short-distance (< 2 A) loss, in units of (0.1 A)^2")
+    p.add_argument("--init-from", default=None,
+                   help="saved model (NAME or NAME.pt) to start from; its configs are kept, new modules start fresh")
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "cosine-budget", "constant"],
+                   help="cosine over --steps, cosine over the budget (whichever ends first), or constant")
     p.add_argument("--no-stop-grad", action="store_true", help="ablation: let the flow loss reach the clean latent")
     p.add_argument("--separate-weights", action="store_true", help="ablation: separate tokenizer and denoiser GEs")
     p.add_argument("--no-rotate", action="store_true", help="disable random-rotation augmentation")
@@ -173,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         budget = parse_duration(args.budget) if args.budget else None
         unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
-                            flow_copies=args.flow_copies, time_shift=args.time_shift)
+                            flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
+                            time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
+                            flow_weight=args.flow_weight)
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, batch_size=args.batch_size,
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
-                             compile=args.compile)
+                             compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
+                             bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from)
         tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, warmup_steps=args.warmup,
                            ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
-                           ckpt_every=args.ckpt_every, log_every=args.log_every)
+                           ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=args.lr_schedule)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -195,16 +222,30 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
     data = qm9("train")
     valid = qm9("valid")
     torch.manual_seed(tcfg.seed)
-    overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
-    ge_cfg = preset(cfg.preset, **overrides)
-    mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets, use_descriptors=cfg.use_descriptors)
-    model = build_model(ge_cfg, mol_cfg, shared_weights=cfg.unite.shared_weights)
+    decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
+                         local_weight=cfg.local_weight)
+    if cfg.init_from is not None:
+        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=cfg.unite.shared_weights)
+        ge_cfg, mol_cfg = model.config, model.adapter.config
+    else:
+        overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
+        ge_cfg = preset(cfg.preset, **overrides)
+        mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
+                                           use_descriptors=cfg.use_descriptors, **decoder_stage)
+        model = build_model(ge_cfg, mol_cfg, shared_weights=cfg.unite.shared_weights)
+        init_info = None
     if cfg.compile:
         compile_in_place(model)
     sampler = BucketBatchSampler(data.num_atoms, cfg.batch_size, seed=tcfg.seed)
+    bond_labels = None
+    if cfg.bond_head:
+        from unite_mol.data.bond_labels import qm9_bond_labels
+
+        bond_labels = qm9_bond_labels("train")
     eval_rows = np.arange(min(cfg.eval_molecules, len(valid)))
     eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, eval_rows)
-    meta = {"config": {"molecule_training": cfg.to_dict(), "ge": ge_cfg.to_dict(), "molecule": mol_cfg.to_dict()}}
+    meta = {"config": {"molecule_training": cfg.to_dict(), "ge": ge_cfg.to_dict(), "molecule": mol_cfg.to_dict(),
+                       "init_from": init_info}}
 
     def on_checkpoint(trainer) -> None:
         ema = uncompiled(trainer.ema_model())
@@ -214,13 +255,47 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
             fh.write(json.dumps(summary) + "\n")
         save_model(run_dir / "model", ema.cpu(), extra={
             "training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
-                         "data_fingerprint": f"qm9pack-1.0.3 split sha256 {__import__('unite_mol.data.qm9', fromlist=['x']).SPLIT_SHA256}",
-                         "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate},
+                         "data_fingerprint": f"qm9pack-1.0.3 split sha256 {SPLIT_SHA256}",
+                         "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate,
+                         "init_from": init_info},
             "eval": summary})
 
-    trainer = Trainer(model, make_loss_fn(cfg), lambda epoch: EpochBatches(data, sampler.epoch(epoch)), tcfg,
-                      run_dir, extra_state=meta, on_checkpoint=on_checkpoint)
+    trainer = Trainer(model, make_loss_fn(cfg), lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels),
+                      tcfg, run_dir, extra_state=meta, on_checkpoint=on_checkpoint)
     return trainer.fit()
+
+
+def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True
+                    ) -> tuple[UniteModel, dict[str, Any]]:
+    """A model built from a saved model's configs (with ``decoder_stage`` settings applied) and its weights.
+
+    Modules the saved model lacks (a refiner or bond head added now) keep their fresh initialisation;
+    every other weight must be present with the same shape. Returns the model and a provenance record
+    (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh).
+
+    Raises:
+        ValueError: if the saved model uses other objective weights sharing, or its weights do not fit.
+    """
+    import hashlib
+
+    from unite_mol.generation import load_model
+
+    saved = load_model(path)
+    if saved.shared_weights != shared_weights:
+        raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
+                         f"with shared_weights={shared_weights}")
+    mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
+    model = build_model(saved.config, mol_cfg, shared_weights=shared_weights)
+    missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
+    fresh = sorted({k.split(".")[1] for k in missing})
+    if unexpected or any(not k.startswith("adapter.refiner.") for k in missing):
+        raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    base = Path(path)
+    pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
+    info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
+            "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
+    return model, info
 
 
 if __name__ == "__main__":

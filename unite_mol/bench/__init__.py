@@ -9,4 +9,5 @@ BENCHMARKS = {
     "metrics": "unite_mol.bench.metrics_speed",
     "run": "unite_mol.bench.run_report",
     "draw": "unite_mol.bench.draw",
+    "diagnose": "unite_mol.bench.diagnose",
 }

@@ -28,15 +28,22 @@ def time_grid(steps: int, *, shift: float = 1.0, device: torch.device | str = "c
 
 @torch.no_grad()
 def sample(denoise: Denoiser, noise: torch.Tensor, *, steps: int = 50, method: str = "heun",
-           shift: float = 1.0) -> torch.Tensor:
+           shift: float = 1.0, t_start: float = 0.0) -> torch.Tensor:
     """Integrate the flow from ``noise`` (t = 0) to a clean latent (t = 1).
 
+    ``t_start > 0`` starts from a partially noised latent ``z_t = t z0 + (1 - t) eps`` at that time
+    instead: the (shifted) grid is mapped linearly onto ``[t_start, 1]``.
+
     Raises:
-        ValueError: for an unknown method or steps < 1.
+        ValueError: for an unknown method, steps < 1 or ``t_start`` outside ``[0, 1)``.
     """
     if method not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {method!r}; choose 'euler' or 'heun'")
+    if not 0.0 <= t_start < 1.0:
+        raise ValueError(f"t_start must be in [0, 1), got {t_start}")
     ts = time_grid(steps, shift=shift, device=noise.device)
+    if t_start > 0.0:  # the default grid is left untouched (bit for bit)
+        ts = t_start + (1.0 - t_start) * ts
     z = noise
     b = noise.shape[0]
     for i in range(steps):

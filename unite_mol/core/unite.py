@@ -38,6 +38,8 @@ class UniteConfig:
     time_shift: float = 1.0           # paper: 0.5 for 32-dim latents
     time_mean: float = 0.0
     time_std: float = 1.0
+    time_uniform_frac: float = 0.0    # fraction of flow times drawn from U[time_uniform_min, 1] instead (clean end)
+    time_uniform_min: float = 0.8
     decoder_noise_prob: float = 0.5
     decoder_noise_tmin: float = 0.7
     cond_dropout: float = 0.1         # only when batches carry a condition
@@ -49,6 +51,10 @@ class UniteConfig:
             raise ValueError(f"UniteConfig.flow_weight must be >= 0, got {self.flow_weight}")
         if not 0 < self.time_shift:
             raise ValueError(f"UniteConfig.time_shift must be > 0, got {self.time_shift}")
+        if not 0 <= self.time_uniform_frac <= 1:
+            raise ValueError(f"UniteConfig.time_uniform_frac must be in [0, 1], got {self.time_uniform_frac}")
+        if not 0 <= self.time_uniform_min < 1:
+            raise ValueError(f"UniteConfig.time_uniform_min must be in [0, 1), got {self.time_uniform_min}")
         if not 0 <= self.decoder_noise_prob <= 1:
             raise ValueError(f"UniteConfig.decoder_noise_prob must be in [0, 1], got {self.decoder_noise_prob}")
         if not 0 <= self.decoder_noise_tmin <= 1:
@@ -166,6 +172,9 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         mk = mask.repeat(k, 1)                                              # (kB, N)
         t = sample_time(k * b, generator=generator, shift=cfg.time_shift, mean=cfg.time_mean,
                         std=cfg.time_std, device=dev)                       # (kB,)
+        if cfg.time_uniform_frac > 0:   # extra mass at the clean end, where bond-length precision is made
+            near = cfg.time_uniform_min + (1 - cfg.time_uniform_min) * _rand(k * b, generator, dev)
+            t = torch.where(_rand(k * b, generator, dev) < cfg.time_uniform_frac, near, t)
         eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
         z_t = interpolate(target, eps, t)                                   # (kB, N, d)
         cond = None

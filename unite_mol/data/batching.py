@@ -23,9 +23,11 @@ class MolBatch:
     numbers: torch.Tensor    # (B, N) int64, 0 = padding
     positions: torch.Tensor  # (B, N, 3) float32, zero at padding
     mask: torch.Tensor       # (B, N) bool
+    bonds: torch.Tensor | None = None  # (B, N, N) int8 bond orders (0 none, 1-3, 4 aromatic), when known
 
     def to(self, device: torch.device | str) -> "MolBatch":
-        return MolBatch(self.numbers.to(device), self.positions.to(device), self.mask.to(device))
+        return MolBatch(self.numbers.to(device), self.positions.to(device), self.mask.to(device),
+                        None if self.bonds is None else self.bonds.to(device))
 
     @property
     def num_atoms(self) -> torch.Tensor:
@@ -65,8 +67,8 @@ def collate(molecules: Sequence[Molecule], *, center: bool = True, max_atoms: in
     numbers = torch.zeros(len(molecules), n, dtype=torch.long)
     positions = torch.zeros(len(molecules), n, 3, dtype=torch.float32)
     for b, m in enumerate(molecules):
-        numbers[b, : m.num_atoms] = torch.from_numpy(m.numbers)
-        positions[b, : m.num_atoms] = torch.from_numpy(m.positions).float()
+        numbers[b, : m.num_atoms] = torch.tensor(m.numbers)
+        positions[b, : m.num_atoms] = torch.tensor(m.positions, dtype=torch.float32)
     mask = numbers > 0
     if center:
         positions = masked_center(positions, mask)
@@ -74,8 +76,12 @@ def collate(molecules: Sequence[Molecule], *, center: bool = True, max_atoms: in
 
 
 def collate_arrays(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
-                   *, center: bool = True) -> MolBatch:
-    """Fast path for flat per-atom arrays (as in :class:`unite_mol.data.QM9Split`): molecules ``rows``."""
+                   *, center: bool = True, bond_labels: tuple[np.ndarray, np.ndarray] | None = None) -> MolBatch:
+    """Fast path for flat per-atom arrays (as in :class:`unite_mol.data.QM9Split`): molecules ``rows``.
+
+    ``bond_labels``: ``(bond_offsets, bond_rows)`` as from :func:`unite_mol.data.bond_labels.qm9_bond_labels`,
+    filling ``MolBatch.bonds``.
+    """
     starts, ends = offsets[rows], offsets[rows + 1]
     sizes = ends - starts
     n = int(sizes.max())
@@ -89,6 +95,10 @@ def collate_arrays(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarr
                    torch.from_numpy(valid))
     if center:
         out.positions = masked_center(out.positions, out.mask)
+    if bond_labels is not None:
+        from unite_mol.data.bond_labels import bond_matrix
+
+        out.bonds = torch.from_numpy(bond_matrix(*bond_labels, rows, n))
     assert out.positions.shape == (b, n, 3)
     return out
 
@@ -110,7 +120,7 @@ def random_rotations(n: int, *, generator: torch.Generator | None = None, dtype=
 def rotate(batch: MolBatch, rotations: torch.Tensor) -> MolBatch:
     """Rotate each molecule about the origin: ``x @ R^T``.  rotations: (B, 3, 3)"""
     pos = torch.einsum("bnj,bij->bni", batch.positions, rotations.to(batch.positions))  # (B, N, 3)
-    return MolBatch(batch.numbers, pos * batch.mask.unsqueeze(-1), batch.mask)
+    return MolBatch(batch.numbers, pos * batch.mask.unsqueeze(-1), batch.mask, batch.bonds)
 
 
 class BucketBatchSampler:

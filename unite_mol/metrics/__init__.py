@@ -18,6 +18,12 @@ Joshi et al. 2025), not copied. Each protocol is reported under its own name:
     Open Babel's perception (the route of ADiT and UNITE's QM9 table), then RDKit sanitisation on the
     whole molecule (connectivity not required); ``novelty`` there is divided by *valid* molecules, as ADiT does.
     (ADiT goes through a PDB file; we build the ``OBMol`` directly with the same perception calls.)
+``bonds/...`` (opt-in: add ``"bonds"`` to ``protocols``)
+    The molecule's own bonds (e.g. predicted by a model), no perception; see
+    :mod:`unite_mol.metrics.bond_protocol`. Stability counts an aromatic bond as 1.5 and checks the summed
+    valence against an (element, formal charge) table (Nikitin et al. 2025, "GEOM-Drugs Revisited");
+    validity, ``connected``, uniqueness and novelty as for ``edm``. A molecule with ``bonds=None`` is a
+    recorded failure ("no bonds").
 
 Canonical SMILES: RDKit, hydrogens removed, no stereo (the bonds carry none). ``reference`` for novelty is a
 set of such SMILES (e.g. the QM9 training split's own, :func:`unite_mol.bench.qm9.training_smiles`).
@@ -36,7 +42,8 @@ import numpy as np
 
 from unite_mol.molecule import Molecule
 
-PROTOCOLS = ("edm", "rdkit", "openbabel")
+PROTOCOLS = ("edm", "rdkit", "openbabel")  # the default: bonds perceived from the coordinates
+KNOWN_PROTOCOLS = PROTOCOLS + ("bonds",)    # "bonds": the molecules' own bonds, opt-in
 OVERLAP_A = 0.3  # atoms closer than this are reported as overlapping (validity itself follows the field)
 
 
@@ -106,7 +113,11 @@ def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[s
     from unite_mol.bonds import bonds_from_matrix
 
     try:
-        if protocol == "edm":
+        if protocol == "bonds":
+            if mol.bonds is None:  # the stability part already records "bonds: no bonds"
+                return {"valid": False, "connected": False, "smiles": None, "reason": ""}
+            bonded = mol
+        elif protocol == "edm":
             bonded = mol.replace(bonds=bonds_from_matrix(orders))
         else:
             bonded = mol.with_bonds(protocol)
@@ -126,7 +137,7 @@ def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[s
     frags = Chem.GetMolFrags(rd, asMols=True, sanitizeFrags=False)
     connected = len(frags) == 1
     # the field's rule (EDM/GeoLDM) scores the largest fragment; ADiT's Open Babel route the whole molecule
-    target = max(frags, key=lambda m: m.GetNumAtoms()) if protocol in ("edm", "rdkit") else rd
+    target = max(frags, key=lambda m: m.GetNumAtoms()) if protocol in ("edm", "rdkit", "bonds") else rd
     smiles = canonical(target)
     return {"valid": True, "connected": connected, "smiles": smiles, "reason": ""}
 
@@ -139,7 +150,8 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
     Args:
         molecules: ``Molecule`` objects or raw ``(numbers, positions)`` pairs.
         reference: canonical SMILES of the training set, for novelty (``None``: novelty not computed).
-        protocols: which bond-perception protocols to report (``"edm"``, ``"rdkit"``, ``"openbabel"``).
+        protocols: which protocols to report: bond perception by ``"edm"``, ``"rdkit"``, ``"openbabel"``
+            (the default, all three), and ``"bonds"``, the molecules' own bonds (opt-in).
         geometry: also run the (slower) geometry sanity checks of :mod:`unite_mol.metrics.geometry`.
         reference_molecules: molecules for distribution distances (atom counts, elements, bond lengths).
 
@@ -151,12 +163,15 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
     """
     import pandas as pd
 
-    bad = [p for p in protocols if p not in PROTOCOLS]
+    from unite_mol.metrics.bond_protocol import stability_row
+
+    bad = [p for p in protocols if p not in KNOWN_PROTOCOLS]
     if bad:
-        raise ValueError(f"unknown protocols {bad}; choose from {PROTOCOLS}")
+        raise ValueError(f"unknown protocols {bad}; choose from {KNOWN_PROTOCOLS}")
+    own_bonds = "bonds" in protocols
     rows = []
     mols: list[Molecule | None] = []
-    atoms_total = atoms_stable = 0
+    atoms_total = atoms_stable = own_stable = 0
     with _Quiet():
         for k, item in enumerate(molecules):
             mol, reason = as_molecule(item)
@@ -168,6 +183,8 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
                 atoms_total += n_in
                 for p in protocols:
                     row.update({f"{p}_valid": False, f"{p}_connected": False, f"{p}_smiles": None})
+                if own_bonds:
+                    row.update(bonds_mol_stable=False, bonds_atom_stable_frac=0.0)
                 rows.append(row)
                 continue
             orders, stable = edm_stability(mol)
@@ -184,6 +201,13 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
                 reasons.append("edm: unstable atoms " + ", ".join(bad_atoms) + (f"; no valence table for {sorted(set(unknown))}" if unknown else ""))
             row.update(num_atoms=mol.num_atoms, formula=mol.formula, mol_stable=bool(stable.all()),
                        atom_stable_frac=float(stable.mean()))
+            if own_bonds:
+                s = stability_row(mol)
+                own_stable += s["stable_atoms"]
+                row.update(bonds_mol_stable=s["mol_stable"],
+                           bonds_atom_stable_frac=s["stable_atoms"] / mol.num_atoms)
+                if s["reason"]:
+                    reasons.append(s["reason"])
             for p in protocols:
                 v = _validity(mol, p, orders)
                 row.update({f"{p}_valid": v["valid"], f"{p}_connected": v["connected"], f"{p}_smiles": v["smiles"]})
@@ -198,6 +222,9 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
         return EvalResult(metrics, records)
     metrics["edm/atom_stability"] = atoms_stable / max(atoms_total, 1)
     metrics["edm/mol_stability"] = float(records["mol_stable"].mean())
+    if own_bonds:
+        metrics["bonds/atom_stability"] = own_stable / max(atoms_total, 1)
+        metrics["bonds/mol_stability"] = float(records["bonds_mol_stable"].mean())
     for p in protocols:
         valid = records[f"{p}_valid"].to_numpy(bool)
         smiles = [s for s, ok in zip(records[f"{p}_smiles"], valid) if ok]

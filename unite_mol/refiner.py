@@ -1,0 +1,129 @@
+"""Geometry-aware final stage of the molecule decoder: coordinate refinement and bond orders.
+
+The decoder trunk reads latents atom by atom through attention that never sees a distance, and its
+linear coordinate head passes latent error straight into positions (about 0.8 A per latent unit on the
+first shipped model). Molecule stability needs bond lengths right to 0.01-0.02 A. This stage looks at
+the decoded geometry itself and corrects it:
+
+* per layer, pair features ``e_ij = MLP(a(h_i) + b(h_j) + r(rbf(d_ij)))`` from the atoms' hidden states
+  and a Gaussian basis of their current distance (Angstrom, fine spacing around bond lengths);
+* an E(3)-equivariant coordinate update ``x_i += sum_j c(e_ij) (x_i - x_j) / |x_i - x_j|`` (a learned
+  push or pull along each pair: rotating or translating the input rotates or translates the output);
+* a hidden-state update from the masked mean of ``e_ij`` (invariant to atom order);
+* optionally, bond-order logits per pair from the last layer's symmetrised features (classes: none,
+  single, double, triple, aromatic), trained on the data's bonds.
+
+The coordinate and hidden-state outputs start as the identity (zero-initialised last layers), so adding
+this stage to a trained model changes nothing until it has learnt something. Distances and coordinate
+updates are computed in float32 under autocast.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unite_mol.core.model import RMSNorm
+
+#: Bond classes of the bond head: index = order, 0 = no bond, 4 = aromatic (as in :mod:`unite_mol.molecule`).
+BOND_CLASSES = ("none", "single", "double", "triple", "aromatic")
+
+
+def pair_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Real, distinct atom pairs.  (B, N) -> (B, N, N)"""
+    eye = torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    return mask[:, :, None] & mask[:, None, :] & ~eye
+
+
+class RefineLayer(nn.Module):
+    """One round of pair messages: a coordinate update along pair directions and a hidden-state update."""
+
+    def __init__(self, width: int, pair_width: int, num_rbf: int):
+        super().__init__()
+        self.norm = RMSNorm(width)
+        self.a = nn.Linear(width, pair_width)
+        self.b = nn.Linear(width, pair_width, bias=False)
+        self.r = nn.Linear(num_rbf, pair_width, bias=False)
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(pair_width, pair_width), nn.SiLU())
+        self.coef = nn.Linear(pair_width, 1)
+        self.h_out = nn.Linear(pair_width, width)
+        for m in (self.coef, self.h_out):      # start as the identity
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor, rbf: torch.Tensor, unit: torch.Tensor,
+                pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """h (B, N, W), x (B, N, 3) Angstrom, rbf (B, N, N, R), unit (B, N, N, 3), pm (B, N, N)."""
+        hn = self.norm(h)                                                             # (B, N, W)
+        e = self.a(hn)[:, :, None] + self.b(hn)[:, None, :] + self.r(rbf.to(hn.dtype))  # (B, N, N, P)
+        e = self.mlp(e) * pm.unsqueeze(-1)                                            # (B, N, N, P)
+        c = self.coef(e).squeeze(-1).float() * pm                                     # (B, N, N)  Angstrom
+        x = x + (c.unsqueeze(-1) * unit).sum(2)                                       # (B, N, 3)
+        deg = pm.sum(2, keepdim=True).clamp(min=1).to(e.dtype)                        # (B, N, 1)
+        h = h + self.h_out(e.sum(2) / deg)                                            # (B, N, W)
+        return h, x, e
+
+
+class GeometryRefiner(nn.Module):
+    """``layers`` rounds of :class:`RefineLayer` on decoded coordinates, plus an optional bond head.
+
+    Args:
+        width: the decoder's hidden width.
+        layers: refinement rounds (>= 1).
+        pair_width: width of the pair features.
+        num_rbf, rbf_max: Gaussian distance basis, ``num_rbf`` centres from 0 to ``rbf_max`` Angstrom.
+        bond_head: also predict bond-order logits per pair.
+    """
+
+    def __init__(self, width: int, *, layers: int = 3, pair_width: int = 64, num_rbf: int = 48,
+                 rbf_max: float = 4.0, bond_head: bool = False):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"GeometryRefiner needs layers >= 1, got {layers}")
+        self.layers = nn.ModuleList(RefineLayer(width, pair_width, num_rbf) for _ in range(layers))
+        self.register_buffer("centres", torch.linspace(0.0, rbf_max, num_rbf), persistent=False)
+        self.gamma = (num_rbf / rbf_max) ** 2          # Gaussian width = centre spacing
+        self.bond = nn.Linear(pair_width, len(BOND_CLASSES)) if bond_head else None
+
+    def geometry(self, x: torch.Tensor, pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distance basis (B, N, N, R) and unit vectors x_i - x_j (B, N, N, 3) of real pairs, float32."""
+        vec = x[:, :, None, :] - x[:, None, :, :]                                    # (B, N, N, 3)
+        dist = vec.pow(2).sum(-1).add(1e-12).sqrt()                                   # (B, N, N)
+        unit = vec / dist.clamp(min=1e-3).unsqueeze(-1) * pm.unsqueeze(-1)            # (B, N, N, 3)
+        rbf = torch.exp(-self.gamma * (dist.unsqueeze(-1) - self.centres).pow(2))     # (B, N, N, R)
+        return rbf * pm.unsqueeze(-1), unit
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor, mask: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h (B, N, W) decoder states, x (B, N, 3) coordinates in Angstrom, mask (B, N).
+
+        Returns refined coordinates (B, N, 3) in Angstrom (zero at padding) and bond logits
+        (B, N, N, 5), symmetric in (i, j), or ``None`` without a bond head.
+        """
+        pm = pair_mask(mask)                                                          # (B, N, N)
+        x = x.float()
+        e = None
+        for layer in self.layers:
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                rbf, unit = self.geometry(x, pm)
+            h, x, e = layer(h, x, rbf, unit, pm)
+        x = x * mask.unsqueeze(-1)
+        logits = None
+        if self.bond is not None:
+            logits = self.bond(0.5 * (e + e.transpose(1, 2))).float()                 # (B, N, N, 5)
+        return x, logits
+
+
+def bond_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of bond classes over real pairs i < j.  logits (B, N, N, 5), target (B, N, N) int."""
+    upper = torch.triu(pair_mask(mask), diagonal=1)
+    return F.cross_entropy(logits[upper], target[upper].long())
+
+
+def bonds_from_logits(logits: torch.Tensor) -> list[tuple[int, int, int]]:
+    """Bond rows ``(i, j, order)`` (i < j, order 1-4) from one molecule's (N, N, 5) logits (argmax)."""
+    cls = logits.argmax(-1)
+    cls = torch.triu(cls, diagonal=1)
+    idx = cls.nonzero()
+    return [(int(i), int(j), int(cls[i, j])) for i, j in idx]
