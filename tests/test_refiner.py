@@ -204,3 +204,18 @@ def test_time_mixture_puts_the_asked_share_at_the_clean_end():
     mixed, plain = seen
     assert 0.45 < float((mixed > 0.9).float().mean()) < 0.6
     assert float((plain > 0.9).float().mean()) < 0.05
+
+
+def test_charges_from_bonds_marks_nitro_and_leaves_aromatic_nh_neutral():
+    from unite_mol.refiner import charges_from_bonds
+
+    # nitromethane: C0-N1, N1=O2, N1-O3, C0-H4..6
+    z = np.array([6, 7, 8, 8, 1, 1, 1])
+    bonds = np.array([[0, 1, 1], [1, 2, 2], [1, 3, 1], [0, 4, 1], [0, 5, 1], [0, 6, 1]])
+    assert charges_from_bonds(z, bonds).tolist() == [0, 1, 0, -1, 0, 0, 0]
+    # pyrrole N: two aromatic bonds + N-H stays neutral
+    z = np.array([7, 6, 6, 6, 6, 1])
+    ring = [[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 4, 4], [0, 4, 4], [0, 5, 1]]
+    assert charges_from_bonds(z, np.array(ring)).tolist() == [0] * 6
+    # a radical O (one bond to carbon) is not charged away
+    assert charges_from_bonds(np.array([6, 8]), np.array([[0, 1, 1]])).tolist() == [0, 0]

@@ -127,3 +127,27 @@ def bonds_from_logits(logits: torch.Tensor) -> list[tuple[int, int, int]]:
     cls = torch.triu(cls, diagonal=1)
     idx = cls.nonzero()
     return [(int(i), int(j), int(cls[i, j])) for i, j in idx]
+
+
+def charges_from_bonds(numbers, bonds) -> "np.ndarray":
+    """Formal charges that a neutral molecule's bonds call for: N with four bonds' worth of valence is N+,
+    and an O with one single bond to such an N+ is O- (nitro groups, N-oxides, zwitterions of QM9).
+    Atoms in aromatic bonds and everything else stay neutral, so a radical or over-bonded atom stays
+    visible to the metrics. ``bonds``: (M, 3) rows ``(i, j, order)``, order 4 aromatic.  -> (N,) int64
+    """
+    import numpy as np
+
+    numbers = np.asarray(numbers)
+    valence = np.zeros(len(numbers))
+    aromatic = np.zeros(len(numbers), dtype=bool)
+    for i, j, o in np.asarray(bonds, dtype=np.int64).reshape(-1, 3):
+        valence[[i, j]] += o
+        aromatic[[i, j]] |= o == 4
+    charges = np.zeros(len(numbers), dtype=np.int64)
+    cation = (numbers == 7) & (valence == 4) & ~aromatic   # aromatic N-H is neutral (pyrrole): left alone
+    charges[cation] = 1
+    for i, j, o in np.asarray(bonds, dtype=np.int64).reshape(-1, 3):
+        for a, b in ((i, j), (j, i)):
+            if o == 1 and numbers[a] == 8 and valence[a] == 1 and cation[b] and charges[a] == 0:
+                charges[a] = -1
+    return charges

@@ -50,6 +50,7 @@ class MolTrainConfig:
     bond_head: bool = False            # predict bond orders (trained on perceived QM9 bonds; needs refine_layers)
     local_weight: float = 0.0          # short-distance (< 2 A) loss weight, in units of (0.1 A)^2
     init_from: str | None = None       # start from a saved model's weights (new modules, e.g. a refiner, start fresh)
+    snapshots: bool = False            # also keep a float16 copy of the model at every checkpoint (learning curves)
     unite: UniteConfig = field(default_factory=UniteConfig)
 
     def __post_init__(self) -> None:
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the short-distance (< 2 A) loss, in units of (0.1 A)^2")
     p.add_argument("--init-from", default=None,
                    help="saved model (NAME or NAME.pt) to start from; its configs are kept, new modules start fresh")
+    p.add_argument("--snapshots", action="store_true",
+                   help="keep a float16 model copy at every checkpoint in RUN_DIR/snapshots (for learning curves)")
     p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "cosine-budget", "constant"],
                    help="cosine over --steps, cosine over the budget (whichever ends first), or constant")
     p.add_argument("--no-stop-grad", action="store_true", help="ablation: let the flow loss reach the clean latent")
@@ -203,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, batch_size=args.batch_size,
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
-                             bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from)
+                             bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
+                             snapshots=args.snapshots)
         tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, warmup_steps=args.warmup,
                            ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
                            ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=args.lr_schedule)
@@ -253,12 +257,14 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
         summary.update(step=trainer.step, elapsed_s=round(trainer.elapsed, 1))
         with open(run_dir / "eval.jsonl", "a") as fh:
             fh.write(json.dumps(summary) + "\n")
-        save_model(run_dir / "model", ema.cpu(), extra={
-            "training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
-                         "data_fingerprint": f"qm9pack-1.0.3 split sha256 {SPLIT_SHA256}",
-                         "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate,
-                         "init_from": init_info},
-            "eval": summary})
+        extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
+                              "data_fingerprint": f"qm9pack-1.0.3 split sha256 {SPLIT_SHA256}",
+                              "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate,
+                              "init_from": init_info},
+                 "eval": summary}
+        save_model(run_dir / "model", ema.cpu(), extra=extra)
+        if cfg.snapshots:
+            save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
     trainer = Trainer(model, make_loss_fn(cfg), lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels),
                       tcfg, run_dir, extra_state=meta, on_checkpoint=on_checkpoint)

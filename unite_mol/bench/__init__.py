@@ -10,4 +10,5 @@ BENCHMARKS = {
     "run": "unite_mol.bench.run_report",
     "draw": "unite_mol.bench.draw",
     "diagnose": "unite_mol.bench.diagnose",
+    "levers": "unite_mol.bench.levers",
 }

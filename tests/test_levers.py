@@ -1,0 +1,28 @@
+"""``bench levers``: models side by side, each protocol in its own columns."""
+
+import json
+from dataclasses import replace
+
+from helpers import tiny_model
+from unite_mol.bench import levers
+from unite_mol.generation import build_model, save_model
+
+
+def test_levers_scores_models_and_keeps_protocols_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(levers, "training_smiles", lambda: {"C", "CC"})
+    plain = tiny_model()
+    headed = build_model(plain.config, replace(plain.adapter.config, refine_layers=1, bond_head=True))
+    save_model(tmp_path / "plain", plain, extra={"training": {"step": 3, "elapsed_s": 1.5}})
+    save_model(tmp_path / "headed", headed)
+    out = tmp_path / "res"
+    rc = levers.main([f"plain={tmp_path / 'plain'}", f"headed={tmp_path / 'headed'}", "--samples", "4",
+                      "--recon", "3", "--out", str(out)])
+    assert rc == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in rows] == ["plain", "headed"]
+    assert "gen/bonds/mol_stability" not in rows[0] and "gen/bonds/mol_stability" in rows[1]
+    for r in rows:
+        assert 0 <= r["gen/edm/atom_stability"] <= 1 and r["samples"] == 4 and "recon/match_adit" in r
+    assert rows[0]["train_steps"] == 3
+    assert (out / "generation.png").stat().st_size > 1000 and (out / "results.md").read_text().count("|") > 10
+    assert levers.main(["no-equals-sign"]) == 2

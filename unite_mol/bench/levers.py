@@ -1,0 +1,161 @@
+"""``python -m unite_mol.bench levers NAME=MODEL ...``: trained molecule models side by side, same protocol.
+
+For every model: ``generate()`` at its defaults (seed, 25 Heun steps, bonds from the model's bond head when
+it has one), scored with the EDM protocol (bonds from distances) and Open Babel's perception, plus the
+predicted-bond protocol (``bonds/...``, aromatic-aware valences) for models with a bond head — each
+protocol in its own columns, never mixed; reconstruction of QM9 test molecules; and what the model file
+says about its training (steps, seconds, objective). Writes ``results.json``, ``results.md``,
+``results.csv``, ``machine.json`` and ``generation.png`` (rates per model in the order given: a learning
+curve when the models are a run's snapshots) into ``--out``.
+
+Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves over a run's snapshots::
+
+    python -m unite_mol.bench levers A=runs/levers/A/model C=runs/levers/C/model --out benchmarks/qm9/levers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unite_mol.bench.qm9 import machine_info, reconstruction_eval, training_smiles
+from unite_mol.files import atomic_open
+
+COLUMNS = (
+    ("train_steps", "steps", False), ("train_s", "train s", False),
+    ("gen/edm/atom_stability", "atom stab (EDM)", True), ("gen/edm/mol_stability", "mol stab (EDM)", True),
+    ("gen/edm/validity", "valid (EDM)", True), ("gen/edm/connected", "valid+conn (EDM)", True),
+    ("gen/edm/uniqueness", "unique (EDM, of valid)", True), ("gen/edm/novelty", "novel (EDM)", True),
+    ("gen/openbabel/connected", "valid+conn (OB)", True),
+    ("gen/bonds/atom_stability", "atom stab (pred. bonds)", True),
+    ("gen/bonds/mol_stability", "mol stab (pred. bonds)", True),
+    ("gen/bonds/connected", "valid+conn (pred. bonds)", True),
+    ("recon/match_adit", "recon match (ADiT)", True), ("recon/rmsd", "recon RMSD A", False),
+    ("generate_s", "generate s", False),
+)
+
+
+def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, reference: set[str]) -> dict[str, Any]:
+    """One row: generation (all protocols that apply), reconstruction and the model's training record."""
+    from unite_mol.generation import generate, load_model
+    from unite_mol.metrics import evaluate
+
+    model = load_model(path)
+    has_head = model.adapter.config.bond_head
+    t0 = time.time()
+    mols = generate(samples, seed=seed, model=model, bonds="auto")
+    gen_s = time.time() - t0
+    protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
+    res = evaluate(mols, reference=reference, protocols=protocols)
+    row: dict[str, Any] = {"name": name, "model": str(path), "generate_s": round(gen_s, 1), "samples": samples,
+                           "bond_head": has_head, "refine_layers": model.adapter.config.refine_layers}
+    row.update({f"gen/{k}": v for k, v in res.metrics.items()})
+    if recon > 0:
+        row.update(reconstruction_eval(model, recon, seed=seed))
+    training = model.meta.get("training", {})
+    row.update(train_steps=training.get("step"), train_s=round(float(training.get("elapsed_s") or 0.0)),
+               objective=training.get("objective"), init_from=training.get("init_from"))
+    return row
+
+
+def _fmt(v: Any, pct: bool) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    if pct:
+        return f"{100 * v:.1f}"
+    return f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else str(v)
+
+
+def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    cols = [c for c in COLUMNS if any(c[0] in r for r in rows)]
+    lines = [f"Command: `{machine['command']}`  ", f"Commit `{machine['commit']}`, {machine['cpu']}, "
+             f"{machine['torch_threads']} torch threads, {machine['date']}. Rates in %.", "",
+             "| model | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | " + " | ".join(_fmt(r.get(k), pct) for k, _, pct in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Generation rates per model, in the order given (a learning curve when the models are snapshots)."""
+    from matplotlib.figure import Figure
+
+    keys = [(k, label) for k, label, pct in COLUMNS if pct and k.startswith("gen/") and any(k in r for r in rows)]
+    fig = Figure(figsize=(max(6.0, 0.9 * len(rows) + 3), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    x = list(range(len(rows)))
+    for k, label in keys:
+        ax.plot(x, [100 * r[k] if r.get(k) is not None else float("nan") for r in rows], marker="o", label=label)
+    ax.set_xticks(x, [r["name"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+
+
+def write(out: Path, rows: list[dict[str, Any]], machine: dict[str, Any]) -> None:
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "results.json", "w") as fh:
+        fh.write(json.dumps(rows, indent=2, default=str))
+    with atomic_open(out / "results.md", "w") as fh:
+        fh.write(markdown(rows, machine))
+    with atomic_open(out / "results.csv", "w") as fh:
+        pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, dict)} for r in rows]).to_csv(fh, index=False)
+    with atomic_open(out / "machine.json", "w") as fh:
+        fh.write(json.dumps(machine, indent=2))
+    with atomic_open(out / "generation.png") as fh:
+        plot(rows, fh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("models", nargs="+", help="NAME=MODEL_PATH pairs (MODEL_PATH: NAME or NAME.pt with its .json)")
+    p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
+    p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
+    p.add_argument("--seed", type=int, default=0, help="generation seed")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--out", default="runs/levers-eval", help="results folder")
+    args = p.parse_args(argv)
+    pairs = []
+    for item in args.models:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            print(f"error: expected NAME=MODEL_PATH, got {item!r}", file=sys.stderr)
+            return 2
+        pairs.append((name, path))
+    if args.samples < 1 or args.recon < 0:
+        print("error: --samples must be >= 1 and --recon >= 0", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = machine_info()
+    reference = training_smiles()
+    rows = []
+    out = Path(args.out)
+    for name, path in pairs:
+        t0 = time.time()
+        try:
+            rows.append(score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
+                                    reference=reference))
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            return 2
+        print(f"{name}: scored in {time.time() - t0:.0f} s", file=sys.stderr)
+        write(out, rows, machine)        # partial results after every model
+    print(markdown(rows, machine))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
