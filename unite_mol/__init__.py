@@ -16,12 +16,13 @@ from unite_mol.molecule import Molecule
 
 __version__ = "0.1.0"
 
-__all__ = ["Molecule", "generate", "load_model", "evaluate", "__version__"]
+__all__ = ["Molecule", "generate", "load_model", "evaluate", "table", "__version__"]
 
 _LAZY = {
     "generate": ("unite_mol.generation", "generate"),
     "load_model": ("unite_mol.generation", "load_model"),
     "evaluate": ("unite_mol.metrics", "evaluate"),
+    "table": ("unite_mol.molecule", "table"),
 }
 
 

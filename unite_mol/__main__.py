@@ -1,10 +1,20 @@
-"""``python -m unite_mol generate --n 1000 --out samples.sdf``: molecules from a model, to SDF or XYZ."""
+"""``python -m unite_mol generate --n 1000 --out samples.sdf``: molecules from a model, to SDF, XYZ or CSV.
+
+``generate`` checks every argument (output format included) before it loads the model, uses the same
+defaults as :func:`unite_mol.generate` (so a seed gives the same molecules from both), shows a progress
+bar on a terminal (``UNITE_MOL_NO_PROGRESS=1`` hides it) and makes large runs in chunks of
+:data:`CHUNK` molecules, each written out as it is made, so memory does not grow with ``--n``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from typing import Iterator
+
+#: molecules generated (and written) per chunk by the command line
+CHUNK = 10_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate molecules and write them to an SDF or XYZ file",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g.add_argument("--n", type=int, required=True, help="number of molecules")
-    g.add_argument("--out", required=True, help="output file: .sdf or .xyz (optionally .gz)")
+    g.add_argument("--out", required=True,
+                   help="output file: .sdf or .xyz (optionally .gz), or .csv for a table (SMILES, formula, "
+                        "validity and reason, RDKit descriptors)")
     g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
     g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
     g.add_argument("--steps", type=int, default=25, help="ODE solver steps (generate()'s default)")
@@ -22,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
                    help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
     g.add_argument("--batch-size", type=int, default=256, help="molecules integrated together")
+    g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="denoiser precision; only fp32 makes molecules independent of --batch-size")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     e = sub.add_parser("export", help="copy a trained model (e.g. RUN_DIR/model) to a new place, optionally in float16",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -31,27 +45,72 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from unite_mol import io
+    from unite_mol.generation import check_sampling_args, generate, load_model, pick_device, progress_callback
+
+    bonds = None if args.bonds == "none" else args.bonds
+    t0 = time.time()
+    csv = args.out.lower().endswith(".csv")
+    try:
+        if not csv:
+            io.detect_format(args.out)
+        check_sampling_args(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps,
+                            method=args.method, batch_size=args.batch_size, time_shift=1.0,
+                            precision=args.precision, min_n=1)
+        device = pick_device(args.device)
+        model = load_model(args.model, device=device)
+        if bonds == "model" and not model.adapter.config.bond_head:
+            raise ValueError("--bonds model needs a model with a bond head; this one has none (use auto or a "
+                             "perception method)")
+        update, bar = progress_callback(True, args.n)
+        written = 0
+
+        def chunks() -> Iterator:
+            nonlocal written
+            for start in range(0, args.n, CHUNK):
+                for m in generate(min(CHUNK, args.n - start), seed=args.seed, num_atoms=args.num_atoms,
+                                  steps=args.steps, method=args.method, model=model, batch_size=args.batch_size,
+                                  bonds=bonds, device=device, precision=args.precision, first_index=start,
+                                  progress=update or False):
+                    written += 1
+                    yield m
+
+        try:
+            if csv:
+                _write_table(args.out, chunks())
+            else:
+                # molecules carry bonds unless --bonds none; then SDF output perceives them with EDM's tables
+                io.write(args.out, chunks(), bond_method=args.bonds if args.bonds in ("openbabel", "rdkit") else "edm")
+        finally:
+            if bar is not None:
+                bar.close()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {written} molecules to {args.out} in {time.time() - t0:.1f} s")
+    return 0
+
+
+def _write_table(path: str, molecules: Iterator) -> None:
+    """:func:`unite_mol.molecule.table` rows as CSV, :data:`CHUNK` molecules at a time, written atomically."""
+    from itertools import islice
+
+    from unite_mol.files import atomic_open
+    from unite_mol.molecule import table
+
+    with atomic_open(path, "w") as fh:
+        first = True
+        while chunk := list(islice(molecules, CHUNK)):
+            table(chunk).to_csv(fh, header=first, index=False)
+            first = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "generate":
-        from unite_mol import io
-        from unite_mol.generation import generate
-
-        if args.n < 1:
-            print("error: --n must be >= 1", file=sys.stderr)
-            return 2
-        t0 = time.time()
-        try:
-            mols = generate(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps, method=args.method,
-                            model=args.model, batch_size=args.batch_size,
-                            bonds=None if args.bonds == "none" else args.bonds, device=args.device)
-            # molecules already carry bonds unless --bonds none; then SDF output perceives them with EDM's tables
-            io.write(args.out, mols, bond_method=args.bonds if args.bonds in ("openbabel", "rdkit") else "edm")
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {len(mols)} molecules to {args.out} in {time.time() - t0:.1f} s")
-    elif args.command == "export":
+        return _generate(args)
+    if args.command == "export":
         from unite_mol.generation import load_model, save_model
 
         try:

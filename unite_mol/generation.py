@@ -6,16 +6,31 @@ rebuild and sample it: the GE config, the molecule config (element vocabulary, c
 atom-count histogram), the objective config, package version, git commit and data fingerprint. Loading
 never needs the training data. Both files are written atomically.
 
+The sidecar (format version 2) also holds ``weights_sha256``, the SHA-256 of the ``.pt`` bytes, and
+``config_sha256``, the SHA-256 of the configuration that gives the weights their meaning (GE config,
+molecule config with its element list and coordinate scale, weight sharing, storage dtype). Loading
+checks both, so flipped bytes in the weights or an edited element list / coordinate scale in the sidecar
+are refused, naming the file. Version 1 files (no hashes) still load, with a warning.
+
 Generation draws, for sample ``i``, its atom count and its latent noise from a generator seeded by
-``(seed, i)`` only, so the same seed gives the same molecules whatever the batch size; then it integrates
-the latent flow (Heun or Euler), decodes elements and coordinates, and perceives bonds.
+``(seed, i)`` only, then integrates the latent flow (Heun or Euler), decodes elements and coordinates,
+and perceives bonds. In float32 (``precision="fp32"``) the molecules do not depend on the batch size
+(to float rounding, about 1e-5 A). Under bfloat16 autocast (``"bf16"``, and ``"auto"`` on CUDA or a CPU
+with native bf16) they do: the padded batch width changes the rounding of the denoiser's reductions, and
+the ODE can amplify that (typically 0.01 A, rarely whole atoms). Each molecule records the precision used
+in ``properties["precision"]``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,21 +41,43 @@ from unite_mol.core.unite import UniteModel
 from unite_mol.files import atomic_open
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
+from unite_mol.refiner import charges_from_bonds
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "unite-qm9"
+PRECISIONS = ("auto", "bf16", "fp32")
+METHODS = ("heun", "euler")
+#: sidecar keys whose values give the weights their meaning (covered by ``config_sha256``)
+CONFIG_KEYS = ("ge_config", "molecule_config", "shared_weights", "vae", "storage_dtype")
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: cuda, then mps, then cpu."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``"auto"``: cuda, then mps, then cpu; any other name must be a device this machine has.
+
+    Raises:
+        ValueError: for a name torch does not know, or ``"cuda"`` / ``"mps"`` on a machine without it.
+    """
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:K' or 'mps'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} was requested but CUDA is not available on this machine "
+                             f"(torch {torch.__version__}); use device='auto' or 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if dev.type == "mps" and not has_mps:
+        raise ValueError(f"device={str(device)!r} was requested but MPS is not available; use 'auto' or 'cpu'")
+    return dev
 
 
 def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
@@ -63,7 +100,7 @@ def git_commit() -> str | None:
 
 def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | None = None,
                storage_dtype: str = "float32") -> tuple[Path, Path]:
-    """Write ``path.pt`` (state_dict) and ``path.json`` (sidecar) atomically; returns both paths.
+    """Write ``path.pt`` (state_dict) and ``path.json`` (sidecar with content hashes) atomically; returns both paths.
 
     ``storage_dtype="float16"`` halves the file (floating-point weights are stored in half precision and
     cast back to float32 on loading); the sidecar records it.
@@ -90,20 +127,72 @@ def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | N
         "num_parameters": int(sum(p.numel() for p in model.parameters())), "storage_dtype": storage_dtype,
         **(extra or {}),
     }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    meta["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    meta["config_sha256"] = config_digest(meta)
     with atomic_open(pt) as fh:
-        torch.save(state, fh)
+        fh.write(data)
     with atomic_open(js, "w") as fh:
         fh.write(json.dumps(meta, indent=2, sort_keys=True))
     return pt, js
 
 
+def config_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of the sidecar entries that give the weights their meaning (:data:`CONFIG_KEYS`)."""
+    core = {k: meta.get(k) for k in CONFIG_KEYS}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def read_sidecar(js: Path) -> dict[str, Any]:
+    """The sidecar ``js`` as a dict, checked for shape (not yet against the weights).
+
+    Raises:
+        ValueError: naming ``js``, if it is not UTF-8 JSON, not an object, not a unite_mol molecule model,
+            of a newer format, or misses a required entry.
+    """
+    try:
+        meta = json.loads(js.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{js} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{js} is not a unite_mol model sidecar: it holds a JSON {type(meta).__name__}, "
+                         f"not an object")
+    if meta.get("format") != "unite_mol.model" or meta.get("domain") != "molecules":
+        raise ValueError(f"{js} is not a unite_mol molecule model sidecar (format={meta.get('format')!r}, "
+                         f"domain={meta.get('domain')!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{js}: format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{js} has format version {version}; this unite_mol reads up to {FORMAT_VERSION}")
+    required = ["ge_config", "molecule_config"] + (["weights_sha256", "config_sha256"] if version >= 2 else [])
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise ValueError(f"{js} misses required entries {missing} (a format version {version} sidecar needs "
+                         f"{required})")
+    for k in ("ge_config", "molecule_config"):
+        if not isinstance(meta[k], dict):
+            raise ValueError(f"{js}: {k!r} must be a JSON object, got {type(meta[k]).__name__}")
+    if meta.get("storage_dtype", "float32") not in ("float32", "float16"):
+        raise ValueError(f"{js}: storage_dtype must be 'float32' or 'float16', got {meta.get('storage_dtype')!r}")
+    return meta
+
+
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> UniteModel:
     """Load a saved molecule model (default: the shipped pretrained QM9 model) in eval mode.
 
+    The weights are checked against the SHA-256 in the sidecar and the sidecar's configuration against
+    its own recorded digest, so a corrupted ``.pt`` or an edited element list / coordinate scale is
+    refused. A format version 1 file (no hashes) loads with a ``UserWarning``.
+
     Raises:
         FileNotFoundError: if ``path.pt`` or ``path.json`` is missing.
-        ValueError: if the sidecar is not a unite_mol molecule model, the file is corrupt, or the weights
-            do not match the configuration (the mismatched keys are listed).
+        ValueError: naming the file, if the sidecar is not a unite_mol molecule model (not a JSON object,
+            missing entries, bad configs), the weights' hash or the configuration's digest does not
+            match, the file is corrupt, or the weights do not match the configuration (the mismatched keys
+            are listed); also for a device this machine does not have.
     """
     base = Path(path) if path is not None else DEFAULT_MODEL
     if base.suffix in (".pt", ".json"):
@@ -112,27 +201,43 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     for f in (pt, js):
         if not f.is_file():
             hint = " (the shipped model is missing from this installation)" if path is None else ""
-            raise FileNotFoundError(f"model file {f} not found{hint}")
+            what = "is not a file" if f.exists() else "not found"
+            raise FileNotFoundError(f"model file {f} {what}{hint}")
+    dev = pick_device(device)
+    meta = read_sidecar(js)
+    data = pt.read_bytes()
+    if meta["format_version"] >= 2:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != meta["weights_sha256"]:
+            raise ValueError(f"{pt} is corrupt or not a state_dict saved with {js.name} (changed after saving?): "
+                             f"its SHA-256 is {digest[:16]}..., the sidecar records "
+                             f"{str(meta['weights_sha256'])[:16]}...")
+    else:
+        warnings.warn(f"{js}: format version 1 model file without content hashes; it cannot be checked for "
+                      f"corruption. Re-save it (python -m unite_mol export {base} NEW) to add them.",
+                      UserWarning, stacklevel=2)
     try:
-        meta = json.loads(js.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{js} is not valid JSON: {exc}") from exc
-    if meta.get("format") != "unite_mol.model" or meta.get("domain") != "molecules":
-        raise ValueError(f"{js} is not a unite_mol molecule model sidecar (format={meta.get('format')!r}, "
-                         f"domain={meta.get('domain')!r})")
-    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
-        raise ValueError(f"{js} has format version {meta['format_version']}; this unite_mol reads up to {FORMAT_VERSION}")
-    model = build_model(GEConfig.from_dict(meta["ge_config"]), MoleculeConfig.from_dict(meta["molecule_config"]),
-                        shared_weights=bool(meta.get("shared_weights", True)), vae=bool(meta.get("vae", False)))
+        ge_config = GEConfig.from_dict(meta["ge_config"])
+        mol_config = MoleculeConfig.from_dict(meta["molecule_config"])
+        model = build_model(ge_config, mol_config, shared_weights=bool(meta.get("shared_weights", True)),
+                            vae=bool(meta.get("vae", False)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{js}: invalid model configuration: {exc}") from exc
     try:
-        state = torch.load(pt, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/corrupt files; keep its message
         raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): {exc}") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): not a dict of tensors")
     check_state_dict(model, state, source=pt)
+    if meta["format_version"] >= 2 and config_digest(meta) != meta["config_sha256"]:
+        changed = "the element list, coordinate scale or another configuration entry"
+        raise ValueError(f"{js} was edited after saving: {changed} no longer matches the digest recorded with "
+                         f"the weights ({', '.join(CONFIG_KEYS)}); restore the original sidecar")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state)
     model.meta = meta
-    return model.to(device).eval()
+    return model.to(dev).eval()
 
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: Any) -> None:
@@ -157,87 +262,168 @@ def draw_num_atoms(hist: Sequence[int], generator: torch.Generator) -> int:
     return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` (``"auto"``, ``"bf16"``, ``"fp32"``) means on ``device``."""
+    from unite_mol.core.trainer import use_bf16
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    return "bf16" if precision == "bf16" or (precision == "auto" and use_bf16("auto", device)) else "fp32"
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
+                        time_shift: float, precision: str, first_index: int = 0, min_n: int = 0) -> None:
+    """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done).
+
+    Raises:
+        ValueError: naming the argument and what it must be.
+    """
+    _check_int("n", n, min_n)
+    _check_int("seed", seed, 0)
+    _check_int("steps", steps, 1)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("first_index", first_index, 0)
+    if method not in METHODS:
+        raise ValueError(f"method must be 'heun' or 'euler', got {method!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if not isinstance(time_shift, (int, float)) or isinstance(time_shift, bool) or not np.isfinite(time_shift) \
+            or time_shift <= 0:
+        raise ValueError(f"time_shift must be a number > 0, got {time_shift!r}")
+    if num_atoms is None:
+        return
+    if isinstance(num_atoms, (int, np.integer)) and not isinstance(num_atoms, (bool, np.bool_)):
+        _check_int("num_atoms", num_atoms, 1)
+        return
+    if isinstance(num_atoms, (str, bytes)) or not isinstance(num_atoms, (Sequence, np.ndarray)):
+        raise ValueError(f"num_atoms must be an int or a sequence of ints (one per sample), got "
+                         f"{type(num_atoms).__name__}")
+    if len(num_atoms) != n:
+        raise ValueError(f"num_atoms has {len(num_atoms)} entries for n={n} samples")
+    for i, k in enumerate(num_atoms):
+        _check_int(f"num_atoms[{i}]", k, 1)
+
+
+def progress_callback(progress: bool | Callable[[int], None], total: int) -> tuple[Callable[[int], Any] | None, Any]:
+    """(update(k), bar or None): a tqdm bar on stderr (rate, ETA) unless UNITE_MOL_NO_PROGRESS=1, or the caller's."""
+    if callable(progress):
+        return progress, None
+    if not progress or os.environ.get("UNITE_MOL_NO_PROGRESS") == "1" or total == 0:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="mol", desc="generate", disable=None, dynamic_ncols=True)  # None: off without a tty
+    return bar.update, bar
+
+
 @torch.no_grad()
 def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                     steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
-                    precision: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+                    precision: str = "auto", first_index: int = 0,
+                    progress: bool | Callable[[int], None] = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Raw samples: a list of (atomic numbers, positions) without bond perception."""
     return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, num_atoms=num_atoms, steps=steps,
                                                    method=method, batch_size=batch_size, time_shift=time_shift,
-                                                   precision=precision)]
+                                                   precision=precision, first_index=first_index, progress=progress)]
 
 
 @torch.no_grad()
 def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                      steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
-                     precision: str = "auto") -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+                     precision: str = "auto", first_index: int = 0, progress: bool | Callable[[int], None] = False
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
+
+    Samples ``first_index .. first_index + n - 1`` of ``seed`` (so a long run can be made in chunks).
 
     ``precision``: ``"bf16"`` runs the ODE's denoiser passes under bfloat16 autocast (the decoder always
     runs in float32, so coordinates keep full precision); ``"auto"`` does so on CUDA and on CPUs with
-    native bf16; ``"fp32"`` never.
-    """
-    from unite_mol.core.trainer import use_bf16
+    native bf16; ``"fp32"`` never. Only fp32 results are independent of ``batch_size`` (see the module
+    docstring). ``progress``: a tqdm bar on stderr (``True``), none (``False``) or a callable given the
+    number of samples finished after each batch.
 
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    Raises:
+        ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
+    """
+    check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
+                        time_shift=time_shift, precision=precision, first_index=first_index)
     cfg: MoleculeConfig = model.adapter.config
     d = model.config.latent_dim
     device = next(model.parameters()).device
+    amp = resolve_precision(precision, device) == "bf16"
     if isinstance(num_atoms, (int, np.integer)):
         counts_given: list[int] | None = [int(num_atoms)] * n
     elif num_atoms is not None:
         counts_given = [int(k) for k in num_atoms]
-        if len(counts_given) != n:
-            raise ValueError(f"num_atoms has {len(counts_given)} entries for n={n} samples")
     else:
         counts_given = None
     counts, noises = [], []
     for i in range(n):
-        g = sample_generator(seed, i)
+        g = sample_generator(seed, first_index + i)
         k = counts_given[i] if counts_given is not None else draw_num_atoms(cfg.atom_count_hist, g)
         if not 1 <= k <= cfg.max_atoms:
-            raise ValueError(f"sample {i}: {k} atoms requested; this model supports 1..{cfg.max_atoms}")
+            raise ValueError(f"sample {first_index + i}: {k} atoms requested; this model supports 1..{cfg.max_atoms}")
         counts.append(k)
         noises.append(torch.randn(k, d, generator=g))
     order = np.argsort(counts, kind="stable")     # similar sizes together: less padding
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray | None] | None] = [None] * n
-    for s in range(0, n, batch_size):
-        idx = order[s: s + batch_size]
-        width = max(counts[i] for i in idx)
-        z = torch.zeros(len(idx), width, d)
-        mask = torch.zeros(len(idx), width, dtype=torch.bool)
-        for r, i in enumerate(idx):
-            z[r, : counts[i]] = noises[i]
-            mask[r, : counts[i]] = True
-        z, mask = z.to(device), mask.to(device)
-        amp = precision == "bf16" or (precision == "auto" and use_bf16("auto", device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            z1 = sample(lambda zt, t: model.denoise(zt, t, mask), z, steps=steps, method=method, shift=time_shift)
-        z1 = z1.float()
-        dec = model.decode(z1, mask)
-        decoded = model.adapter.to_arrays(dec, mask)
-        bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)
-        for r, i in enumerate(idx):
-            out[i] = (*decoded[r], bonds[r])
+    update, bar = progress_callback(progress, n)
+    try:
+        for s in range(0, n, batch_size):
+            idx = order[s: s + batch_size]
+            width = max(counts[i] for i in idx)
+            z = torch.zeros(len(idx), width, d)
+            mask = torch.zeros(len(idx), width, dtype=torch.bool)
+            for r, i in enumerate(idx):
+                z[r, : counts[i]] = noises[i]
+                mask[r, : counts[i]] = True
+            z, mask = z.to(device), mask.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                z1 = sample(lambda zt, t: model.denoise(zt, t, mask), z, steps=steps, method=method,
+                            shift=time_shift)
+            z1 = z1.float()
+            dec = model.decode(z1, mask)
+            decoded = model.adapter.to_arrays(dec, mask)
+            bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)
+            for r, i in enumerate(idx):
+                out[i] = (*decoded[r], bonds[r])
+            if update is not None:
+                update(len(idx))
+    finally:
+        if bar is not None:
+            bar.close()
     return out  # type: ignore[return-value]
 
 
 def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None, steps: int = 25,
              method: str = "heun", model: UniteModel | str | Path | None = None, batch_size: int = 256,
-             bonds: str | None = "auto", device: str | torch.device = "cpu",
-             precision: str = "auto", relax: bool = False) -> list[Molecule]:
+             bonds: str | None = "auto", device: str | torch.device = "auto",
+             precision: str = "auto", relax: bool = False, first_index: int = 0,
+             progress: bool | Callable[[int], None] = True, valid_only: bool = False,
+             max_draws: int | None = None) -> list[Molecule]:
     """Generate ``n`` molecules.
 
+    The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
+    seed gives the same molecules from both.
+
     Args:
-        n: how many molecules.
-        seed: sample ``i`` depends on ``(seed, i)`` only.
-        num_atoms: atoms per molecule (an int or one per sample); default: drawn from the training data's
-            atom-count histogram.
+        n: how many molecules (>= 0).
+        seed: sample ``i`` depends on ``(seed, i)`` only (in fp32; see ``precision``).
+        num_atoms: atoms per molecule, hydrogens included (an int or one per sample); default: drawn from
+            the training data's atom-count histogram.
         steps, method: ODE solver steps and ``"heun"`` or ``"euler"`` (25 Heun steps scored like 50 and
             100 on the shipped model; see its card).
-        precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see :func:`generate_arrays`).
+        precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
+            :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
+            under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
+            what was used (``"bf16"`` or ``"fp32"``).
         model: a loaded model, a path to one, or ``None`` for the shipped pretrained QM9 model.
+        batch_size: molecules integrated together (>= 1).
         bonds: ``"model"`` (the bond orders the model's bond head predicts), a perception method applied
             to the generated 3D coordinates (``"openbabel"``, ``"rdkit"``, ``"edm"``), ``"auto"`` (the
             model's own bonds when it has a bond head, else Open Babel) or ``None`` for atoms only.
@@ -245,22 +431,43 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         relax: relax each molecule with RDKit's MMFF94 on its bonds (:func:`unite_mol.relax.relax`); the
             outcome is in the ``relax_*`` properties (energy change, RMSD moved, reason when it failed). Off by default: benchmark numbers are always of the raw samples.
         device: where to run (``"auto"`` picks cuda, then mps, then cpu).
+        first_index: make samples ``first_index .. first_index + n - 1`` (a long run in chunks gives the
+            same molecules as one call).
+        progress: a progress bar on stderr with rate and ETA (shown on a terminal; ``UNITE_MOL_NO_PROGRESS=1``
+            turns it off), ``False``, or a callable given the number of molecules finished after each batch.
+        valid_only: return the first ``n`` samples (in sample order, so still reproducible) that are usable
+            structures (:meth:`Molecule.invalid_reason`: they sanitise, are one piece, have no radicals),
+            drawing more samples until ``n`` are found; each molecule records ``properties["drawn"]``, the
+            number of samples it took to find the ``n`` (up to the last one kept). Needs bonds and an int or
+            ``None`` ``num_atoms``.
+        max_draws: with ``valid_only``, give up after this many samples (default ``max(100, 50 * n)``).
 
     Returns:
         ``Molecule`` objects (convert with ``.to_rdkit()`` / ``.to_ase()``); each carries
-        ``properties["seed"]`` and ``properties["sample_index"]``.
+        ``properties["seed"]``, ``["sample_index"]``, ``["precision"]`` and ``["bonds_from"]`` (with bonds).
 
     Raises:
-        ValueError: for ``n < 0``, an atom count the model does not support, or a bad model file.
+        ValueError: for any bad argument (all are checked before a model is loaded or a sample drawn: ``n``,
+            ``seed``, ``steps``, ``batch_size``, ``method``, ``precision``, ``bonds``, ``num_atoms``, a device
+            this machine lacks), an atom count the model does not support, or a bad model file.
     """
-    from unite_mol.bonds import METHODS
+    from unite_mol.bonds import METHODS as BOND_METHODS
 
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if bonds not in (None, "auto", "model", *METHODS):
-        raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, METHODS))} or None")
+    check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
+                        time_shift=1.0, precision=precision, first_index=first_index)
+    if bonds not in (None, "auto", "model", *BOND_METHODS):
+        raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, BOND_METHODS))} "
+                         f"or None")
     if relax and bonds is None:
         raise ValueError("relax=True needs bonds; pass bonds='auto' (or a perception method)")
+    if valid_only and bonds is None:
+        raise ValueError("valid_only=True judges molecules by their bonds; pass bonds='auto' (or a method)")
+    if valid_only and num_atoms is not None and not isinstance(num_atoms, (int, np.integer)):
+        raise ValueError("valid_only=True draws more samples than n, so num_atoms must be an int or None")
+    if max_draws is not None:
+        _check_int("max_draws", max_draws, max(n, 1))
+    if model is not None and not isinstance(model, (str, Path, UniteModel)):
+        raise ValueError(f"model must be a UniteModel, a path or None, got {type(model).__name__}")
     dev = pick_device(device)
     if model is None or isinstance(model, (str, Path)):
         model = load_model(model, device=dev)
@@ -272,19 +479,54 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                          "perception method such as 'openbabel')")
     if bonds == "auto":
         bonds = "model" if has_head else "openbabel"
-    samples = generate_samples(model, n, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
-                               batch_size=batch_size, precision=precision)
-    mols = []
-    for i, (z, x, predicted) in enumerate(samples):
-        props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}"}
-        if bonds == "model":
-            m = Molecule(z, x, bonds=predicted, properties={**props, "bonds_from": "model"})
-        else:
-            m = Molecule(z, x, properties=props)
-            if bonds is not None:
-                m = m.with_bonds(bonds)
-                m = m.replace(properties={**m.properties, "bonds_from": bonds})
-        mols.append(m)
+    max_atoms = model.adapter.config.max_atoms
+    wanted = [num_atoms] if isinstance(num_atoms, (int, np.integer)) else list(num_atoms or [])
+    too_big = [k for k in wanted if k > max_atoms]
+    if too_big:
+        raise ValueError(f"num_atoms {too_big[0]} requested; this model supports 1..{max_atoms} atoms")
+    used = resolve_precision(precision, dev)
+
+    def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
+        samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
+                                   batch_size=batch_size, precision=used, first_index=first, progress=report)
+        out = []
+        for i, (z, x, predicted) in enumerate(samples, first):
+            props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used}
+            if bonds == "model":
+                m = Molecule(z, x, bonds=predicted, charges=charges_from_bonds(z, predicted),
+                             properties={**props, "bonds_from": "model"})
+            else:
+                m = Molecule(z, x, properties=props)
+                if bonds is not None:
+                    m = m.with_bonds(bonds)
+                    m = m.replace(properties={**m.properties, "bonds_from": bonds})
+            out.append(m)
+        return out
+
+    if not valid_only:
+        mols = make(n, first_index, progress)
+    else:
+        limit = max_draws if max_draws is not None else max(100, 50 * n)
+        update, bar = progress_callback(progress, n)
+        mols, drawn = [], 0
+        try:
+            while len(mols) < n:
+                if drawn >= limit:
+                    raise ValueError(f"valid_only: {len(mols)} usable molecules of {n} after {drawn} samples "
+                                     f"(max_draws={limit}); raise max_draws or check the model")
+                rate = max(len(mols) / drawn, 0.05) if drawn else 1.0
+                count = min(limit - drawn, max(1, int(np.ceil((n - len(mols)) / rate))))
+                for m in make(count, first_index + drawn, False):
+                    if len(mols) < n and not m.invalid_reason():
+                        mols.append(m)
+                        if update is not None:
+                            update(1)
+                drawn += count
+        finally:
+            if bar is not None:
+                bar.close()
+        needed = mols[-1].properties["sample_index"] + 1 - first_index if mols else 0  # to the last one kept
+        mols = [m.replace(properties={**m.properties, "drawn": needed}) for m in mols]
     if relax:
         from unite_mol.relax import relax as relax_molecules
 

@@ -28,11 +28,13 @@ and the problem. With ``strict=False`` the good molecules come back as a :class:
 whose ``.errors`` holds a :class:`RecordError` for every bad record, and a ``UserWarning`` says how many
 were skipped; nothing is dropped silently. SDF records are split here (so line numbers are known) and
 checked line by line before RDKit parses them; when RDKit still rejects one, its own message (captured
-with ``rdBase.CaptureErrorLog``, nothing printed) is the reason given.
+with ``rdBase.CaptureErrorLog``, nothing printed) is the reason given; RDKit's warnings are blocked, so
+reading prints nothing to stderr.
 
-Files are written atomically: everything is formatted first, written to a temporary file in the same
-directory, flushed to disk and moved over the target with ``os.replace``, so a crash or an error never
-leaves a half-written file.
+Files are written atomically: each molecule is formatted and written, as it comes, to a temporary file
+in the same directory, which is flushed to disk and moved over the target with ``os.replace`` once all
+were written, so a crash or an error never leaves a half-written file and a long stream of molecules
+(``write(path, generator)``) needs memory for one molecule at a time.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import json
 import re
 import warnings
 import zlib
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -117,8 +120,9 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True) ->
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for an unknown format, a file that is not valid gzip or UTF-8, a file with no
-            records, or (``strict``) the first bad record, naming the file, record, line and problem.
+        ValueError: naming the file, for an unknown format, a directory or unreadable file, a file that is
+            not valid gzip or UTF-8, a file with no records, or (``strict``) the first bad record, naming
+            also the record, line and problem. Nothing else escapes for any file content (fuzz-tested).
     """
     path = Path(path)
     fmt, gz = detect_format(path, format)
@@ -127,14 +131,15 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True) ->
         raise ValueError(f"{path}: no records (the file is empty)")
     records = _parse_xyz(lines) if fmt == "xyz" else _parse_sdf(lines, molfile=fmt == "mol")
     result = ReadResult()
-    for rec, line, mol, problem in records:
-        if problem is None:
-            result.append(mol)
-            continue
-        error = RecordError(rec, line, problem)
-        if strict:
-            raise ValueError(f"{path}: {error}")
-        result.errors.append(error)
+    with closing(records):  # a strict error closes the parser at once (it holds RDKit's log block)
+        for rec, line, mol, problem in records:
+            if problem is None:
+                result.append(mol)
+                continue
+            error = RecordError(rec, line, problem)
+            if strict:
+                raise ValueError(f"{path}: {error}")
+            result.errors.append(error)
     if result.errors:
         warnings.warn(f"{path}: skipped {len(result.errors)} bad record(s) of {len(result) + len(result.errors)} "
                       f"(first: {result.errors[0]}); see the result's .errors", UserWarning, stacklevel=2)
@@ -145,9 +150,14 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True) ->
 
 def _read_lines(path: Path, gz: bool) -> list[str]:
     """The file's lines, split on ``\\n`` only (``\\r\\n`` accepted), so line numbers match editors."""
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    data = path.read_bytes()
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a molecule file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     if gz:
         try:
             data = gzip.decompress(data)
@@ -189,7 +199,7 @@ def _json_prefix(s: str, pos: int) -> tuple[Any, int] | None:
     """A JSON value starting at ``pos`` that ends at whitespace or the end of ``s``, or None."""
     try:
         value, end = _DECODER.raw_decode(s, pos)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # too deeply nested for json: read as a bare word
         return None
     return (value, end) if end == len(s) or s[end].isspace() else None
 
@@ -239,6 +249,9 @@ def _parse_comment(line: str) -> dict[str, Any]:
     return props
 
 
+_MAX_COUNT_DIGITS = 9  # an atom count longer than this is refused before int() (Python caps it at 4300 digits)
+
+
 def _is_count(line: str) -> bool:
     return re.fullmatch(r"\s*\d+\s*", line) is not None
 
@@ -268,6 +281,12 @@ def _parse_xyz(lines: list[str]) -> Iterator[_Record]:
             i += 1
             while i < len(lines) and not _is_count(lines[i]):
                 i += 1  # resynchronise on the next plain integer line
+            continue
+        if len(head) > _MAX_COUNT_DIGITS:
+            yield rec, start, None, f"atom count with {len(head)} digits ({head[:12]}...): not a plausible molecule"
+            i += 1
+            while i < len(lines) and not _is_count(lines[i]):
+                i += 1
             continue
         n = int(head)
         if n == 0:
@@ -372,6 +391,12 @@ def _check_molblock(block: list[str]) -> tuple[int, str] | None:
     counts = block[3]
     if "V3000" in counts:
         return None  # left to RDKit, whose message is then reported
+    for k, line in enumerate(block[3:], 4):
+        if line.startswith("M  END"):
+            break
+        if not line.isascii():
+            bad = next(c for c in line if not c.isascii())
+            return k, f"non-ASCII character {bad!r} in the connection table: {line.strip()[:60]!r}"
     try:
         na, nb = int(counts[0:3]), int(counts[3:6])
     except ValueError:
@@ -439,10 +464,18 @@ def _rdkit_reason(messages: str) -> tuple[int | None, str]:
 
 
 def _parse_sdf(lines: list[str], molfile: bool) -> Iterator[_Record]:
-    from rdkit import Chem, rdBase
+    from rdkit import rdBase
 
-    # RDKit's own reason for a record it rejects; RDKit releases without CaptureErrorLog only stay quiet
+    # RDKit's own reason for a record it rejects; RDKit releases without CaptureErrorLog only stay quiet.
+    # BlockLogs keeps its warnings (e.g. "tagged as 2D") off stderr; the error log is captured inside it.
     capture_log = getattr(rdBase, "CaptureErrorLog", rdBase.BlockLogs)
+    with rdBase.BlockLogs():
+        yield from _parse_sdf_records(lines, molfile, capture_log)
+
+
+def _parse_sdf_records(lines: list[str], molfile: bool, capture_log: Any) -> Iterator[_Record]:
+    from rdkit import Chem
+
     for rec, start, block, problem in _split_sdf(lines, molfile):
         if problem is not None:
             yield rec, start, None, problem
@@ -456,7 +489,11 @@ def _parse_sdf(lines: list[str], molfile: bool) -> Iterator[_Record]:
             supplier.SetData("\n".join(block) + "\n$$$$\n", sanitize=False, removeHs=False)
             rd = next(iter(supplier), None)
         if rd is None:
-            rel, reason = _rdkit_reason(getattr(capture, "messages", ""))
+            try:
+                messages = getattr(capture, "messages", "")
+            except UnicodeDecodeError:  # RDKit cut a multi-byte character in its message
+                messages = ""
+            rel, reason = _rdkit_reason(messages)
             yield rec, start + (rel - 1 if rel else 0), None, reason
             continue
         rd.UpdatePropertyCache(strict=False)
@@ -520,6 +557,10 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
           bond_method: str = "edm") -> Path:
     """Write molecules to an XYZ, SDF or molfile, atomically; returns the path.
 
+    ``molecules`` is consumed lazily: each molecule is formatted and written to a temporary file beside
+    ``path`` as it comes (so a generator of millions of molecules needs memory for one at a time), and the
+    temporary file is moved over ``path`` only when all were written.
+
     Args:
         path: the target; the format follows the extension (see :func:`detect_format`), ``.gz`` compresses.
             Missing parent directories are created.
@@ -531,7 +572,7 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
     Raises:
         ValueError: for an unknown format or bond method, no molecules, an item that is not a Molecule,
             several molecules for a ``.mol`` file, or a property that the format cannot hold. Nothing is
-            written then.
+            written then (``path`` is left as it was).
     """
     from unite_mol.bonds import METHODS
 
@@ -539,26 +580,22 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
     fmt, gz = detect_format(path, format)
     if bond_method not in METHODS:
         raise ValueError(f"unknown bond_method {bond_method!r}; choose one of {', '.join(METHODS)}")
-    mols = [molecules] if isinstance(molecules, Molecule) else list(molecules)
-    if not mols:
-        raise ValueError(f"nothing to write to {path}: no molecules")
-    for k, m in enumerate(mols):
-        if not isinstance(m, Molecule):
-            raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
-    if fmt == "mol" and len(mols) != 1:
-        raise ValueError(f"a molfile ({path.name}) holds one molecule, got {len(mols)}; write an .sdf file instead")
-    if fmt == "xyz":
-        text = "".join(_xyz_block(m) for m in mols)
-    else:
-        text = "".join(_sdf_block(m, k, bond_method) for k, m in enumerate(mols))
-    data = text.encode("utf-8")
-    if gz:
-        data = gzip.compress(data, mtime=0)
-    _write_atomic(path, data)
+    mols = (molecules,) if isinstance(molecules, Molecule) else molecules
+    count = 0
+    with atomic_open(path) as raw:
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if gz else raw
+        try:
+            for k, m in enumerate(mols):
+                if not isinstance(m, Molecule):
+                    raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
+                if fmt == "mol" and k >= 1:
+                    raise ValueError(f"a molfile ({path.name}) holds one molecule, got {k + 1} or more; write an "
+                                     f".sdf file instead")
+                out.write((_xyz_block(m) if fmt == "xyz" else _sdf_block(m, k, bond_method)).encode("utf-8"))
+                count += 1
+            if count == 0:
+                raise ValueError(f"nothing to write to {path}: no molecules")
+        finally:
+            if gz:
+                out.close()  # ends the gzip stream; the file itself is closed by atomic_open
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` through :func:`unite_mol.files.atomic_open` (temp file, fsync, ``os.replace``)."""
-    with atomic_open(path) as fh:
-        fh.write(data)

@@ -199,6 +199,50 @@ class Molecule:
 
         return perceive_bonds(self, method=method, **kwargs)
 
+    # ------------------------------------------------------------------ chemistry
+    def invalid_reason(self) -> str:
+        """Why this molecule is not a usable chemical structure, or ``""`` when it is.
+
+        Usable: it has bonds, RDKit sanitises it, it is one connected piece and no atom has a radical
+        (an unpaired electron). Bond orders and charges are taken as they are (nothing is perceived).
+        """
+        from rdkit import Chem
+        from rdkit.rdBase import BlockLogs
+
+        if self.bonds is None:
+            return "no bonds (call with_bonds() first)"
+        with BlockLogs():
+            try:
+                mol = self.to_rdkit(sanitize=True)
+            except ValueError as exc:
+                return f"sanitisation failed: {str(exc).split(': ', 1)[-1].splitlines()[0][:160]}"
+            pieces = len(Chem.GetMolFrags(mol))
+            radicals = [a.GetIdx() for a in mol.GetAtoms() if a.GetNumRadicalElectrons() > 0]
+        if pieces > 1:
+            return f"{pieces} disconnected fragments"
+        if radicals:
+            return f"radical on atom(s) {', '.join(map(str, radicals[:10]))}"
+        return ""
+
+    @property
+    def smiles(self) -> str | None:
+        """Canonical SMILES (hydrogens implicit, no stereo) from the molecule's own bonds and charges.
+
+        ``None`` when the molecule has no bonds (see :meth:`with_bonds`) or RDKit cannot sanitise it.
+        """
+        from rdkit import Chem
+        from rdkit.rdBase import BlockLogs
+
+        if self.bonds is None:
+            return None
+        with BlockLogs():
+            try:
+                mol = Chem.RemoveHs(self.to_rdkit(sanitize=True))
+            except Exception:  # noqa: BLE001 - RDKit raises several types; the documented answer is None
+                return None
+            Chem.RemoveStereochemistry(mol)
+            return Chem.MolToSmiles(mol)
+
     # ------------------------------------------------------------------ RDKit
     def to_rdkit(self, *, sanitize: bool = True) -> Any:
         """An ``rdkit.Chem.Mol`` with the same atoms (in order), coordinates, charges and bonds.
@@ -318,3 +362,37 @@ class Molecule:
                 else:
                     props["initial_charges"] = q.tolist()
         return cls(atoms.get_atomic_numbers(), atoms.get_positions(), charges, properties=props)
+
+
+DESCRIPTORS = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount")
+
+
+def table(molecules: Any) -> Any:
+    """A pandas DataFrame with one row per molecule: name, SMILES, formula, atoms, validity and its reason,
+    and a few RDKit descriptors (:data:`DESCRIPTORS`, empty for invalid molecules).
+
+    ``valid`` / ``reason`` follow :meth:`Molecule.invalid_reason` (bonds as given, one piece, no radicals).
+
+    Raises:
+        ValueError: if an item is not a :class:`Molecule`.
+    """
+    import pandas as pd
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+    from rdkit.rdBase import BlockLogs
+
+    rows = []
+    for k, m in enumerate(molecules):
+        if not isinstance(m, Molecule):
+            raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
+        reason = m.invalid_reason()
+        row: dict[str, Any] = {"name": m.properties.get("name", ""), "smiles": m.smiles, "formula": m.formula,
+                               "num_atoms": m.num_atoms, "valid": not reason, "reason": reason}
+        if not reason:
+            with BlockLogs():
+                rd = Chem.RemoveHs(m.to_rdkit(sanitize=True))
+                row.update({d: getattr(Descriptors, d)(rd) for d in DESCRIPTORS})
+        else:
+            row.update({d: None for d in DESCRIPTORS})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["name", "smiles", "formula", "num_atoms", "valid", "reason", *DESCRIPTORS])

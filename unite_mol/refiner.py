@@ -7,8 +7,10 @@ the decoded geometry itself and corrects it:
 
 * per layer, pair features ``e_ij = MLP(a(h_i) + b(h_j) + r(rbf(d_ij)))`` from the atoms' hidden states
   and a Gaussian basis of their current distance (Angstrom, fine spacing around bond lengths);
-* an E(3)-equivariant coordinate update ``x_i += sum_j c(e_ij) (x_i - x_j) / |x_i - x_j|`` (a learned
-  push or pull along each pair: rotating or translating the input rotates or translates the output);
+* an E(3)-equivariant coordinate update ``x_i += sum_j c_ij (x_i - x_j) / |x_i - x_j|``, a learned push
+  or pull along each pair (rotating or translating the input rotates or translates the output), with
+  ``c_ij = 0.2 A * tanh(lin(e_ij)) * envelope(d_ij)``: bounded per layer and local (a cosine cutoff at
+  3 A, bonds and angles), which keeps training stable (an unbounded sum over all pairs diverged);
 * a hidden-state update from the masked mean of ``e_ij`` (invariant to atom order);
 * optionally, bond-order logits per pair from the last layer's symmetrised features (classes: none,
   single, double, triple, aromatic), trained on the data's bonds.
@@ -39,8 +41,9 @@ def pair_mask(mask: torch.Tensor) -> torch.Tensor:
 class RefineLayer(nn.Module):
     """One round of pair messages: a coordinate update along pair directions and a hidden-state update."""
 
-    def __init__(self, width: int, pair_width: int, num_rbf: int):
+    def __init__(self, width: int, pair_width: int, num_rbf: int, max_step: float = 0.2):
         super().__init__()
+        self.max_step = max_step   # Angstrom: the most one pair can push or pull in one layer
         self.norm = RMSNorm(width)
         self.a = nn.Linear(width, pair_width)
         self.b = nn.Linear(width, pair_width, bias=False)
@@ -53,12 +56,12 @@ class RefineLayer(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, h: torch.Tensor, x: torch.Tensor, rbf: torch.Tensor, unit: torch.Tensor,
-                pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """h (B, N, W), x (B, N, 3) Angstrom, rbf (B, N, N, R), unit (B, N, N, 3), pm (B, N, N)."""
+                pm: torch.Tensor, envelope: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """h (B, N, W), x (B, N, 3) Angstrom, rbf (B, N, N, R), unit (B, N, N, 3), pm and envelope (B, N, N)."""
         hn = self.norm(h)                                                             # (B, N, W)
         e = self.a(hn)[:, :, None] + self.b(hn)[:, None, :] + self.r(rbf.to(hn.dtype))  # (B, N, N, P)
         e = self.mlp(e) * pm.unsqueeze(-1)                                            # (B, N, N, P)
-        c = self.coef(e).squeeze(-1).float() * pm                                     # (B, N, N)  Angstrom
+        c = torch.tanh(self.coef(e).squeeze(-1).float()) * self.max_step * envelope   # (B, N, N)  Angstrom
         x = x + (c.unsqueeze(-1) * unit).sum(2)                                       # (B, N, 3)
         deg = pm.sum(2, keepdim=True).clamp(min=1).to(e.dtype)                        # (B, N, 1)
         h = h + self.h_out(e.sum(2) / deg)                                            # (B, N, W)
@@ -77,8 +80,9 @@ class GeometryRefiner(nn.Module):
     """
 
     def __init__(self, width: int, *, layers: int = 3, pair_width: int = 64, num_rbf: int = 48,
-                 rbf_max: float = 4.0, bond_head: bool = False):
+                 rbf_max: float = 4.0, move_cutoff: float = 3.0, bond_head: bool = False):
         super().__init__()
+        self.move_cutoff = move_cutoff
         if layers < 1:
             raise ValueError(f"GeometryRefiner needs layers >= 1, got {layers}")
         self.layers = nn.ModuleList(RefineLayer(width, pair_width, num_rbf) for _ in range(layers))
@@ -86,13 +90,15 @@ class GeometryRefiner(nn.Module):
         self.gamma = (num_rbf / rbf_max) ** 2          # Gaussian width = centre spacing
         self.bond = nn.Linear(pair_width, len(BOND_CLASSES)) if bond_head else None
 
-    def geometry(self, x: torch.Tensor, pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Distance basis (B, N, N, R) and unit vectors x_i - x_j (B, N, N, 3) of real pairs, float32."""
+    def geometry(self, x: torch.Tensor, pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Distance basis (B, N, N, R), unit vectors x_i - x_j (B, N, N, 3) and the coordinate-message
+        envelope (B, N, N), a cosine cutoff at ``move_cutoff``, of real pairs; float32."""
         vec = x[:, :, None, :] - x[:, None, :, :]                                    # (B, N, N, 3)
         dist = vec.pow(2).sum(-1).add(1e-12).sqrt()                                   # (B, N, N)
         unit = vec / dist.clamp(min=1e-3).unsqueeze(-1) * pm.unsqueeze(-1)            # (B, N, N, 3)
         rbf = torch.exp(-self.gamma * (dist.unsqueeze(-1) - self.centres).pow(2))     # (B, N, N, R)
-        return rbf * pm.unsqueeze(-1), unit
+        envelope = 0.5 * (torch.cos(torch.pi * dist.clamp(max=self.move_cutoff) / self.move_cutoff) + 1)
+        return rbf * pm.unsqueeze(-1), unit, envelope * pm
 
     def forward(self, h: torch.Tensor, x: torch.Tensor, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -106,8 +112,8 @@ class GeometryRefiner(nn.Module):
         e = None
         for layer in self.layers:
             with torch.autocast(device_type=x.device.type, enabled=False):
-                rbf, unit = self.geometry(x, pm)
-            h, x, e = layer(h, x, rbf, unit, pm)
+                rbf, unit, envelope = self.geometry(x, pm)
+            h, x, e = layer(h, x, rbf, unit, pm, envelope)
         x = x * mask.unsqueeze(-1)
         logits = None
         if self.bond is not None:

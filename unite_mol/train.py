@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,9 @@ from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays, random_
 from unite_mol.data.qm9 import SPLIT_SHA256, QM9Split, qm9
 from unite_mol.generation import build_model, save_model
 from unite_mol.molecular import MoleculeConfig
+
+#: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
+BUDGET_WARMUP_FRAC = 0.05
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the short-distance (< 2 A) loss, in units of (0.1 A)^2")
     p.add_argument("--init-from", default=None,
                    help="saved model (NAME or NAME.pt) to start from; its configs are kept, new modules start fresh")
+    p.add_argument("--refiner-lr-mult", type=float, default=1.0,
+                   help="learning-rate factor for the refinement stage (a fresh stage on a trained model learns faster)")
     p.add_argument("--snapshots", action="store_true",
                    help="keep a float16 model copy at every checkpoint in RUN_DIR/snapshots (for learning curves)")
-    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "cosine-budget", "constant"],
-                   help="cosine over --steps, cosine over the budget (whichever ends first), or constant")
+    p.add_argument("--lr-schedule", default="auto", choices=["auto", "cosine", "cosine-budget", "constant"],
+                   help="cosine over --steps, cosine over the budget (whichever ends first; warm-up then also ends "
+                        "by 5%% of the budget), or constant; auto: cosine-budget when --budget is given (single "
+                        "process), else cosine")
     p.add_argument("--no-stop-grad", action="store_true", help="ablation: let the flow loss reach the clean latent")
     p.add_argument("--separate-weights", action="store_true", help="ablation: separate tokenizer and denoiser GEs")
     p.add_argument("--no-rotate", action="store_true", help="disable random-rotation augmentation")
@@ -208,14 +216,36 @@ def main(argv: list[str] | None = None) -> int:
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots)
+        schedule = args.lr_schedule
+        if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
+            single = int(os.environ.get("WORLD_SIZE", "1")) == 1
+            schedule = "cosine-budget" if budget is not None and single else "cosine"
         tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, warmup_steps=args.warmup,
                            ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
-                           ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=args.lr_schedule)
+                           ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=schedule,
+                           warmup_budget_frac=BUDGET_WARMUP_FRAC if schedule == "cosine-budget" else 0.0,
+                           lr_multipliers=(("adapter.refiner.", args.refiner_lr_mult),) if args.refiner_lr_mult != 1 else ())
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    train(cfg, tcfg, args.run_dir)
+    summary = train(cfg, tcfg, args.run_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(final_message(summary, Path(args.run_dir)))
     return 0
+
+
+def final_message(summary: dict[str, Any], run_dir: Path) -> str:
+    """Where the trained model is and how to sample from it (printed at the end of ``main``)."""
+    why = {"steps": "reached --steps", "stop_at": "reached the stop step", "budget": "the budget ran out",
+           "signal": "stopped by a signal"}.get(summary.get("stopped"), str(summary.get("stopped")))
+    model = run_dir / "model"
+    return (f"training stopped at step {summary['steps']} ({why}) after {summary['elapsed_s']:.0f} s of training\n"
+            f"model: {model}.pt + {model}.json (EMA weights at step {summary['steps']})\n"
+            f"sample: python -m unite_mol generate --model {model} --n 100 --out samples.sdf\n"
+            f"   or:  unite_mol.generate(100, model={str(model)!r})\n"
+            + ("rerun the same command to resume" if summary.get("stopped") == "signal" else
+               "to train on, rerun the same command with a larger --steps or --budget (the budget counts across "
+               "resumes)"))
 
 
 def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:

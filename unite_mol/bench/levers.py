@@ -53,7 +53,11 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     gen_s = time.time() - t0
     protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
     res = evaluate(mols, reference=reference, protocols=protocols)
-    row: dict[str, Any] = {"name": name, "model": str(path), "generate_s": round(gen_s, 1), "samples": samples,
+    import hashlib
+
+    pt = Path(path) if str(path).endswith(".pt") else Path(f"{path}.pt")
+    row: dict[str, Any] = {"name": name, "model": str(path), "weights_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
+                           "generate_s": round(gen_s, 1), "samples": samples,
                            "bond_head": has_head, "refine_layers": model.adapter.config.refine_layers}
     row.update({f"gen/{k}": v for k, v in res.metrics.items()})
     if recon > 0:

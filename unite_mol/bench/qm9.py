@@ -155,14 +155,21 @@ def reconstruction_eval(model, n: int, *, seed: int = 0) -> dict[str, float]:
 
 
 def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int = 0) -> tuple[dict[str, float], list]:
-    from unite_mol.generation import generate_arrays
-    from unite_mol.metrics import evaluate
+    """Generation metrics of ``n`` samples: the bond-free protocols, and the predicted-bond protocol
+    (``gen/bonds/...``) when the model has a bond head."""
+    from unite_mol.generation import generate, generate_arrays
+    from unite_mol.metrics import PROTOCOLS, evaluate
 
     model.eval()
     t0 = time.time()
-    arrays = generate_arrays(model, n, seed=seed, steps=steps)
+    if model.adapter.config.bond_head:
+        arrays = generate(n, seed=seed, steps=steps, model=model, bonds="model")
+        protocols = (*PROTOCOLS, "bonds")
+    else:
+        arrays = generate_arrays(model, n, seed=seed, steps=steps)
+        protocols = PROTOCOLS
     dt = time.time() - t0
-    result = evaluate(arrays, reference=reference)
+    result = evaluate(arrays, reference=reference, protocols=protocols)
     m = {f"gen/{k}": v for k, v in result.metrics.items()}
     m["speed/sample_mol_per_s"] = n / dt
     m["speed/sample_steps"] = steps
@@ -174,10 +181,22 @@ def data_row(n: int | None, reference: set[str]) -> dict[str, float]:
     from unite_mol.data import qm9
     from unite_mol.metrics import evaluate
 
+    from unite_mol.data.bond_labels import qm9_bond_labels
+    from unite_mol.metrics import PROTOCOLS
+    from unite_mol.molecule import Molecule
+    from unite_mol.refiner import charges_from_bonds
+
     test = qm9("test")
+    bond_offsets, bond_rows = qm9_bond_labels("test")   # the bond head's training labels, for the bonds protocol
     k = len(test) if n is None else min(n, len(test))
-    arrays = [(test.numbers[test.offsets[i]: test.offsets[i + 1]], test.positions[test.offsets[i]: test.offsets[i + 1]]) for i in range(k)]
-    return {f"gen/{k_}": v for k_, v in evaluate(arrays, reference=reference).metrics.items()}
+    mols = []
+    for i in range(k):
+        z = test.numbers[test.offsets[i]: test.offsets[i + 1]]
+        b = bond_rows[bond_offsets[i]: bond_offsets[i + 1]]
+        mols.append(Molecule(z, test.positions[test.offsets[i]: test.offsets[i + 1]], bonds=b,
+                             charges=charges_from_bonds(z, b)))
+    result = evaluate(mols, reference=reference, protocols=(*PROTOCOLS, "bonds"))
+    return {f"gen/{k_}": v for k_, v in result.metrics.items()}
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -300,7 +319,10 @@ COLUMNS = [("recon/match_adit", "recon match % (InChI)"), ("recon/rmsd", "recon 
            ("gen/edm/atom_stability", "atom stab %"), ("gen/edm/mol_stability", "mol stab %"),
            ("gen/edm/validity", "valid % (EDM bonds)"), ("gen/edm/connected", "valid+connected % (EDM)"),
            ("gen/openbabel/validity", "valid % (Open Babel)"), ("gen/openbabel/connected", "valid+connected % (Open Babel)"),
-           ("gen/edm/uniqueness", "unique %"), ("gen/edm/novelty", "novel %")]
+           ("gen/edm/uniqueness", "unique %"), ("gen/edm/novelty", "novel %"),
+           ("gen/bonds/atom_stability", "atom stab % (predicted bonds)"),
+           ("gen/bonds/mol_stability", "mol stab % (predicted bonds)"),
+           ("gen/bonds/connected", "valid+connected % (predicted bonds)")]
 
 
 def fmt(v: Any, pct: bool) -> str:
@@ -361,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="ODE steps (default: the preset's)")
     p.add_argument("--budget", default=None, help="wall-clock per entry, e.g. 15m (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and sampling")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/qm9/<preset>-<date>)")
+    p.add_argument("--out", default=None, help="results folder (default runs/bench-results/qm9-<preset>-<date>, "
+                   "not committed; pass --out benchmarks/... to keep results)")
     p.add_argument("--runs", default=str(REPO / "runs" / "bench"), help="where training runs live (not committed)")
     p.add_argument("--no-data-row", action="store_true", help="skip the QM9-test calibration row")
     args = p.parse_args(argv)
@@ -384,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    out = Path(args.out) if args.out else REPO / "benchmarks" / "qm9" / f"{pr.name}-{stamp}"
+    out = Path(args.out) if args.out else REPO / "runs" / "bench-results" / f"qm9-{pr.name}-{stamp}"
     print(f"[bench qm9] preset {pr.name}; results -> {out}", flush=True)
     print("[bench qm9] novelty reference: canonical SMILES of the training split", flush=True)
     reference = training_smiles()

@@ -27,10 +27,18 @@ Run folder (rank 0 writes everything)
                       elapsed seconds, samples seen, resolved config: plain tensors and containers only,
                       written to a temp file in the same folder then ``os.replace``-d, so it is never half
                       written, and it loads with ``torch.load(path, weights_only=True)``.
+    ``on_checkpoint.json`` the step ``on_checkpoint`` last completed for (see below).
 
 Constructing a Trainer on a folder that holds ``checkpoint.pt`` resumes it (model, optimiser, EMA,
 generators, data position, elapsed budget); lines of ``metrics.jsonl`` past the checkpoint's step (a run
-killed between a log line and the next checkpoint) are dropped so the log stays monotonic.
+killed between a log line and the next checkpoint) are dropped so the log stays monotonic, and on a folder
+without a checkpoint (a run killed before its first one) the old lines are dropped, so no step appears
+twice.
+
+``on_checkpoint`` (e.g. exporting the EMA model) runs after each checkpoint is written, and
+``on_checkpoint.json`` records the step it last completed for. A run killed between the two leaves them
+out of step; the next ``fit()`` on the folder (even one with nothing left to train) first runs
+``on_checkpoint`` for the checkpoint it resumed, so what the hook exports always matches the checkpoint.
 
 Stopping: at ``config.steps`` (or ``fit(stop_at=)``), after the step that crosses ``budget_s`` (counted
 across resumes), or on SIGTERM; each checkpoints and returns. KeyboardInterrupt checkpoints and re-raises.
@@ -89,7 +97,11 @@ class TrainConfig:
     lr_schedule: str = "cosine"      # "cosine" (to min_lr_ratio * lr at `steps`), "cosine-budget" (reaches it at
                                      # `steps` or at `budget_s` of training time, whichever comes first;
                                      # single process only), or "constant"
+    warmup_budget_frac: float = 0.0  # "cosine-budget" only: warm-up also ends once this fraction of budget_s has
+                                     # passed (a short budget then leaves warm-up); 0 = step-based warm-up only
     min_lr_ratio: float = 0.1
+    lr_multipliers: tuple[tuple[str, float], ...] = ()  # (parameter-name prefix, LR factor): e.g. a module
+                                                         # added to a trained model learns faster than the rest
     grad_clip: float = 1.0           # max global grad norm
     ema_decay: float = 0.999         # EMA of the weights (fp32), for evaluation and sampling
     ema_warmup: bool = True          # decay min(ema_decay, (1 + step) / (10 + step)): short runs get a usable EMA
@@ -123,7 +135,13 @@ class TrainConfig:
              "one of 'cosine', 'cosine-budget', 'constant'")
         need(self.lr_schedule != "cosine-budget" or self.budget_s is not None, "lr_schedule",
              "'cosine' or 'constant' when budget_s is None ('cosine-budget' needs a budget)")
+        need(is_num(self.warmup_budget_frac) and 0 <= self.warmup_budget_frac < 1, "warmup_budget_frac",
+             "a number in [0, 1)")
         need(is_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]")
+        need(isinstance(self.lr_multipliers, (tuple, list)) and all(
+            isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], str) and is_num(x[1]) and x[1] > 0
+            for x in self.lr_multipliers), "lr_multipliers", "(prefix, factor > 0) pairs")
+        object.__setattr__(self, "lr_multipliers", tuple((str(a), float(b)) for a, b in self.lr_multipliers))
         need(is_num(self.grad_clip) and self.grad_clip > 0, "grad_clip", "a number > 0")
         need(is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)")
         need(is_int(self.seed) and 0 <= self.seed < 2**53, "seed", "an integer in [0, 2**53)")
@@ -137,6 +155,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["betas"] = list(self.betas)
+        d["lr_multipliers"] = [list(x) for x in self.lr_multipliers]
         return d
 
 
@@ -331,12 +350,15 @@ class Trainer:
             p.requires_grad_(False)
         self._ema_pairs = self._pair(self.ema.named_parameters(), self.model.named_parameters())
         self._ema_bufs = self._pair(self.ema.named_buffers(), self.model.named_buffers())
-        decay, no_decay = [], []
-        for p in self.model.parameters():
+        groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+        for name, p in self.model.named_parameters():
             if p.requires_grad:
-                (decay if p.ndim >= 2 else no_decay).append(p)
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                      {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=config.betas)
+                mult = next((m for prefix, m in config.lr_multipliers if name.startswith(prefix)), 1.0)
+                groups.setdefault((mult, p.ndim >= 2), []).append(p)
+        self.opt = torch.optim.AdamW([{"params": ps, "weight_decay": config.weight_decay if decay else 0.0,
+                                       "lr_mult": mult}   # weight-decayed group first, as before multipliers existed
+                                      for (mult, decay), ps in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))],
+                                     lr=config.lr, betas=config.betas)
         self.objective = _Objective(self.model, loss_fn)
         self.ddp: nn.Module | None = None
         if self.world > 1:
@@ -354,8 +376,11 @@ class Trainer:
         self._saved_step = -1
         self._stop_signal = False
         self.ckpt_path = self.run_dir / "checkpoint.pt"
+        self.hook_path = self.run_dir / "on_checkpoint.json"
         if self.ckpt_path.exists():
             self._load()
+        elif self.rank == 0:
+            self._truncate_metrics()  # a run killed before its first checkpoint starts again from step 0
         if self.rank == 0:
             atomic_write_text(self.run_dir / "config.json", json.dumps(
                 {"train": config.to_dict(), **self.extra_state.get("config", {})}, indent=2, default=str))
@@ -453,8 +478,24 @@ class Trainer:
         atomic_torch_save(self.state_dict(gens), self.ckpt_path)
         self._saved_step = self.step
         self.plot()
-        if self.on_checkpoint is not None:
-            self.on_checkpoint(self)
+        self._run_hook()
+
+    def _run_hook(self) -> None:
+        """``on_checkpoint(self)``, then record in ``on_checkpoint.json`` that it completed for this step."""
+        if self.on_checkpoint is None:
+            return
+        self.on_checkpoint(self)
+        atomic_write_text(self.hook_path, json.dumps({"step": self.step}))
+
+    def _hook_behind(self) -> bool:
+        """Whether ``on_checkpoint`` has not completed for the checkpoint this trainer resumed."""
+        if self.on_checkpoint is None or self._saved_step < 0 or self.rank != 0:
+            return False
+        try:
+            done = json.loads(self.hook_path.read_text()).get("step")
+        except (OSError, ValueError, AttributeError):
+            return True  # never recorded (killed before it, or a run folder from before this file existed)
+        return done != self._saved_step
 
     def ema_model(self) -> nn.Module:
         """A copy of the model carrying the EMA weights (fp32), in eval mode, with the model's requires_grad flags."""
@@ -467,10 +508,14 @@ class Trainer:
     def lr_at(self, step: int, elapsed: float = 0.0) -> float:
         """LR of optimiser step ``step`` (0-based) after ``elapsed`` training seconds: linear warm-up, then
         cosine to ``min_lr_ratio * lr`` (``"cosine-budget"``: progress is the larger of the step fraction and
-        the budget fraction, so a wall-clock-limited run still anneals) or constant."""
+        the budget fraction, so a wall-clock-limited run still anneals, and with ``warmup_budget_frac`` the
+        warm-up too ends at whichever comes first) or constant."""
         c = self.config
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
+        budget_warmup = c.lr_schedule == "cosine-budget" and c.warmup_budget_frac > 0
+        warm_time = c.warmup_budget_frac * c.budget_s if budget_warmup else float("inf")
+        if step < c.warmup_steps and elapsed < warm_time:
+            return c.lr * max((step + 1) / c.warmup_steps, elapsed / warm_time)
+        # (a warm-up ended by the clock leaves a negative step fraction: the budget fraction drives the decay)
         if c.lr_schedule == "constant":
             return c.lr
         frac = min(1.0, (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps))
@@ -534,6 +579,8 @@ class Trainer:
                 is rewound: its batch and noise are used again on resume).
         """
         c = self.config
+        if self._hook_behind() and self.step == self._saved_step:
+            self._run_hook()  # a kill between the checkpoint and its hook: catch up before anything else
         last_step = c.steps if stop_at is None else min(c.steps, stop_at)
         self._stop_signal = False
         old_handler = None
@@ -570,7 +617,7 @@ class Trainer:
                 self.index += 1
                 lr = self.lr_at(self.step, time.monotonic() - start)
                 for g in self.opt.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g.get("lr_mult", 1.0)
                 with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                     if self.ddp is not None:
                         loss, logs = self.ddp(batch, self.generator)
