@@ -1,6 +1,7 @@
 """The image adapter on the unchanged core: shapes, conditioning, guidance, data loaders, metrics."""
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -177,18 +178,23 @@ def test_shipped_classifier_loads_matches_its_card_and_rejects_bad_files(tmp_pat
         load_classifier(tmp_path / "missing.pt")
 
 
+def fake_fashion_mnist(folder: Path, monkeypatch, n: int) -> None:
+    """``n`` random train and test images in the IDX layout, and the environment pointing at them; seeds torch."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "t10k"):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8), 0x08)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8), 0x08)
+    monkeypatch.setenv("UNITE_MOL_FASHION_MNIST", str(folder))
+    torch.manual_seed(0)
+
+
 def test_images_evaluate_cli_writes_finite_results(tmp_path, monkeypatch):
     import pandas as pd
 
     from unite_mol.images.evaluate import main
     from unite_mol.images.io import save_image_model
 
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 30), ("t10k", 30)):
-        write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8), 0x08)
-        write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8), 0x08)
-    monkeypatch.setenv("UNITE_MOL_FASHION_MNIST", str(tmp_path))
-    torch.manual_seed(0)
+    fake_fashion_mnist(tmp_path, monkeypatch, 30)
     save_image_model(tmp_path / "m", build_image_model("IM-T"))
     out = tmp_path / "out"
     assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--n", "20", "--steps", "2", "--guidance", "1,3"]) == 0
@@ -214,3 +220,32 @@ def test_two_stage_training_stops_after_a_signal_in_stage_one(tmp_path, monkeypa
     run = tmp_path / "run"
     assert main(["--run-dir", str(run), "--two-stage", "--batch-size", "8", "--steps", "2"]) == 130
     assert [Path(c).name for c in calls] == ["stage1"]  # stage 2 never started on a half-trained VAE
+
+
+def test_images_evaluate_reports_fid_with_local_inception_weights(tmp_path, monkeypatch):
+    """FID beside FD-FMNIST, from a randomly initialised inception_v3 state_dict written here."""
+    import pandas as pd
+    import torchvision
+
+    from unite_mol.images.evaluate import main
+    from unite_mol.images.io import save_image_model
+    from unite_mol.images.metrics import inception_features, load_inception
+
+    fake_fashion_mnist(tmp_path, monkeypatch, 12)
+    weights = tmp_path / "inception.pt"
+    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False).state_dict(), weights)
+    save_image_model(tmp_path / "m", build_image_model("IM-T"))
+    out = tmp_path / "out"
+    assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--n", "10", "--steps", "2", "--guidance", "1",
+                 "--inception-weights", str(weights)]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert list(df.columns).index("FID_g1") == list(df.columns).index("gFD_g1") + 1
+    for entry in ("tiny", "data: 10 train images"):
+        row = df[df.entry == entry].iloc[0]
+        assert np.isfinite(row.FID_g1) and np.isfinite(row.gFD_g1), entry  # random weights: FID near 0
+    assert "inception_sha256" in json.loads((out / "machine.json").read_text())
+    net = load_inception(weights)
+    assert inception_features(net, torch.zeros(2, 1, 28, 28)).shape == (2, 2048)
+    # a file that is not Inception's is refused before any model is evaluated
+    torch.save({"w": torch.zeros(3)}, tmp_path / "bad.pt")
+    assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--inception-weights", str(tmp_path / "bad.pt")]) == 2

@@ -149,3 +149,46 @@ def test_full_qm9_test_split_calibration():
     assert abs(r["edm/mol_stability"] - 0.952) < 0.005
     assert abs(r["edm/validity"] - 0.977) < 0.005
     assert abs(r["edm/uniqueness"] - 1.0) < 0.005
+
+
+def test_input_charges_per_protocol():
+    """A charge on the input never turns a molecule valid where the protocol does not use charges.
+
+    Methylammonium with its charge removed has a four-bonded neutral N: invalid under EDM's neutral build.
+    Given with its N+ charge, EDM, RDKit and Open Babel must score it exactly as the neutral copy (EDM drops
+    the charge; the perceivers assign their own); only the ``bonds`` protocol, whose bonds came with the
+    charge, reads it and finds the ion valid and stable.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    rd = Chem.AddHs(Chem.MolFromSmiles("C[NH3+]"))
+    assert AllChem.EmbedMolecule(rd, randomSeed=0) == 0
+    charged = Molecule.from_rdkit(rd)
+    assert charged.formal_charges.tolist().count(1) == 1
+    neutral = charged.replace(charges=None)
+    protocols = ("edm", "rdkit", "openbabel", "bonds")
+    with_q, without_q = evaluate([charged], protocols=protocols), evaluate([neutral], protocols=protocols)
+    assert with_q["edm/validity"] == 0.0
+    assert "sanitisation failed" in with_q.records.loc[0, "reason"]
+    for k, v in with_q.metrics.items():
+        if not k.startswith("bonds/"):
+            assert v == without_q[k] or (np.isnan(v) and np.isnan(without_q[k])), k
+    assert with_q["bonds/validity"] == 1.0 and with_q["bonds/mol_stability"] == 1.0
+    assert without_q["bonds/validity"] == 0.0 and without_q["bonds/mol_stability"] == 0.0
+
+
+def test_metrics_cli_ignores_charges_in_files(tmp_path, capsys):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from unite_mol.metrics.__main__ import main
+
+    rd = Chem.AddHs(Chem.MolFromSmiles("C[NH3+]"))
+    assert AllChem.EmbedMolecule(rd, randomSeed=0) == 0
+    path = tmp_path / "ion.sdf"
+    with Chem.SDWriter(str(path)) as w:
+        w.write(rd)
+    assert main([str(path)]) == 0
+    lines = dict(line.split()[:2] for line in capsys.readouterr().out.splitlines() if "/" in line.split()[0])
+    assert float(lines["edm/validity"]) == 0.0

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
-    from unite_mol.generation import check_sampling_args, generate, load_model, pick_device, progress_callback
+    from unite_mol.generation import check_sampling_args, generate, load_model, progress_callback
+    from unite_mol.runtime import pick_device
 
     bonds = None if args.bonds == "none" else args.bonds
     t0 = time.time()

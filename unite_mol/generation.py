@@ -4,7 +4,8 @@ A saved model is two files side by side: ``NAME.pt``, a plain ``state_dict`` (lo
 ``torch.load(weights_only=True)``), and ``NAME.json``, a readable sidecar with everything needed to
 rebuild and sample it: the GE config, the molecule config (element vocabulary, coordinate scale,
 atom-count histogram), the objective config, package version, git commit and data fingerprint. Loading
-never needs the training data. Both files are written atomically.
+never needs the training data. Both files are written atomically, in the format of
+:mod:`unite_mol.model_files` (domain ``"molecules"``), which the image models share.
 
 The sidecar (format version 2) also holds ``weights_sha256``, the SHA-256 of the ``.pt`` bytes, and
 ``config_sha256``, the SHA-256 of the configuration that gives the weights their meaning (GE config,
@@ -23,11 +24,7 @@ in ``properties["precision"]``.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import warnings
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -38,46 +35,15 @@ import torch
 from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import sample
 from unite_mol.core.unite import UniteModel
-from unite_mol.files import atomic_open
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
+from unite_mol.model_files import load_model_files, save_model_files
 from unite_mol.refiner import charges_from_bonds
+from unite_mol.runtime import PRECISIONS, pick_device, resolve_precision
 
-FORMAT_VERSION = 2
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "unite-qm9"
-PRECISIONS = ("auto", "bf16", "fp32")
 METHODS = ("heun", "euler")
-#: sidecar keys whose values give the weights their meaning (covered by ``config_sha256``)
-CONFIG_KEYS = ("ge_config", "molecule_config", "shared_weights", "vae", "storage_dtype")
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: cuda, then mps, then cpu; any other name must be a device this machine has.
-
-    Raises:
-        ValueError: for a name torch does not know, or ``"cuda"`` / ``"mps"`` on a machine without it.
-    """
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:K' or 'mps'") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={str(device)!r} was requested but CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use device='auto' or 'cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if dev.type == "mps" and not has_mps:
-        raise ValueError(f"device={str(device)!r} was requested but MPS is not available; use 'auto' or 'cpu'")
-    return dev
 
 
 def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
@@ -87,97 +53,23 @@ def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weigh
     return UniteModel(adapter, ge_config, shared_weights=shared_weights, vae=vae)
 
 
-def git_commit() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def save_model(path: str | Path, model: UniteModel, *, extra: dict[str, Any] | None = None,
                storage_dtype: str = "float32") -> tuple[Path, Path]:
     """Write ``path.pt`` (state_dict) and ``path.json`` (sidecar with content hashes) atomically; returns both paths.
 
-    ``storage_dtype="float16"`` halves the file (floating-point weights are stored in half precision and
-    cast back to float32 on loading); the sidecar records it.
+    The format is :mod:`unite_mol.model_files`' (domain ``"molecules"``). ``storage_dtype="float16"``
+    halves the file (floating-point weights are stored in half precision and cast back to float32 on
+    loading); the sidecar records it.
 
     Raises:
         ValueError: for a storage dtype other than float32 / float16.
     """
-    from unite_mol import __version__
-
-    if storage_dtype not in ("float32", "float16"):
-        raise ValueError(f"storage_dtype must be 'float32' or 'float16', got {storage_dtype!r}")
-    base = Path(path)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    cast = torch.float16 if storage_dtype == "float16" else torch.float32
-    state = {k: (v.detach().cpu().to(cast) if v.is_floating_point() else v.detach().cpu()).contiguous()
-             for k, v in model.state_dict().items()}
-    meta = {
-        "format": "unite_mol.model", "format_version": FORMAT_VERSION, "domain": "molecules",
-        "package_version": __version__, "commit": git_commit(),
-        "ge_config": model.config.to_dict(), "molecule_config": model.adapter.config.to_dict(),
-        "shared_weights": model.shared_weights, "vae": model.vae,
-        "num_parameters": int(sum(p.numel() for p in model.parameters())), "storage_dtype": storage_dtype,
-        **(extra or {}),
-    }
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    data = buf.getvalue()
-    meta["weights_sha256"] = hashlib.sha256(data).hexdigest()
-    meta["config_sha256"] = config_digest(meta)
-    with atomic_open(pt) as fh:
-        fh.write(data)
-    with atomic_open(js, "w") as fh:
-        fh.write(json.dumps(meta, indent=2, sort_keys=True))
-    return pt, js
+    return save_model_files(path, model, domain="molecules", extra=extra, storage_dtype=storage_dtype)
 
 
-def config_digest(meta: dict[str, Any]) -> str:
-    """SHA-256 of the sidecar entries that give the weights their meaning (:data:`CONFIG_KEYS`)."""
-    core = {k: meta.get(k) for k in CONFIG_KEYS}
-    return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def read_sidecar(js: Path) -> dict[str, Any]:
-    """The sidecar ``js`` as a dict, checked for shape (not yet against the weights).
-
-    Raises:
-        ValueError: naming ``js``, if it is not UTF-8 JSON, not an object, not a unite_mol molecule model,
-            of a newer format, or misses a required entry.
-    """
-    try:
-        meta = json.loads(js.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{js} is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise ValueError(f"{js} is not a unite_mol model sidecar: it holds a JSON {type(meta).__name__}, "
-                         f"not an object")
-    if meta.get("format") != "unite_mol.model" or meta.get("domain") != "molecules":
-        raise ValueError(f"{js} is not a unite_mol molecule model sidecar (format={meta.get('format')!r}, "
-                         f"domain={meta.get('domain')!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{js}: format_version must be a positive integer, got {version!r}")
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{js} has format version {version}; this unite_mol reads up to {FORMAT_VERSION}")
-    required = ["ge_config", "molecule_config"] + (["weights_sha256", "config_sha256"] if version >= 2 else [])
-    missing = [k for k in required if k not in meta]
-    if missing:
-        raise ValueError(f"{js} misses required entries {missing} (a format version {version} sidecar needs "
-                         f"{required})")
-    for k in ("ge_config", "molecule_config"):
-        if not isinstance(meta[k], dict):
-            raise ValueError(f"{js}: {k!r} must be a JSON object, got {type(meta[k]).__name__}")
-    if meta.get("storage_dtype", "float32") not in ("float32", "float16"):
-        raise ValueError(f"{js}: storage_dtype must be 'float32' or 'float16', got {meta.get('storage_dtype')!r}")
-    return meta
+def _build_from_sidecar(ge_config: GEConfig, molecule_config: dict, meta: dict) -> UniteModel:
+    return build_model(ge_config, MoleculeConfig.from_dict(molecule_config),
+                       shared_weights=bool(meta.get("shared_weights", True)), vae=bool(meta.get("vae", False)))
 
 
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> UniteModel:
@@ -194,59 +86,11 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
             match, the file is corrupt, or the weights do not match the configuration (the mismatched keys
             are listed); also for a device this machine does not have.
     """
-    base = Path(path) if path is not None else DEFAULT_MODEL
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    pt, js = base.with_suffix(".pt"), base.with_suffix(".json")
-    for f in (pt, js):
-        if not f.is_file():
-            hint = " (the shipped model is missing from this installation)" if path is None else ""
-            what = "is not a file" if f.exists() else "not found"
-            raise FileNotFoundError(f"model file {f} {what}{hint}")
     dev = pick_device(device)
-    meta = read_sidecar(js)
-    data = pt.read_bytes()
-    if meta["format_version"] >= 2:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != meta["weights_sha256"]:
-            raise ValueError(f"{pt} is corrupt or not a state_dict saved with {js.name} (changed after saving?): "
-                             f"its SHA-256 is {digest[:16]}..., the sidecar records "
-                             f"{str(meta['weights_sha256'])[:16]}...")
-    else:
-        warnings.warn(f"{js}: format version 1 model file without content hashes; it cannot be checked for "
-                      f"corruption. Re-save it (python -m unite_mol export {base} NEW) to add them.",
-                      UserWarning, stacklevel=2)
-    try:
-        ge_config = GEConfig.from_dict(meta["ge_config"])
-        mol_config = MoleculeConfig.from_dict(meta["molecule_config"])
-        model = build_model(ge_config, mol_config, shared_weights=bool(meta.get("shared_weights", True)),
-                            vae=bool(meta.get("vae", False)))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{js}: invalid model configuration: {exc}") from exc
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated/corrupt files; keep its message
-        raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): {exc}") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): not a dict of tensors")
-    check_state_dict(model, state, source=pt)
-    if meta["format_version"] >= 2 and config_digest(meta) != meta["config_sha256"]:
-        changed = "the element list, coordinate scale or another configuration entry"
-        raise ValueError(f"{js} was edited after saving: {changed} no longer matches the digest recorded with "
-                         f"the weights ({', '.join(CONFIG_KEYS)}); restore the original sidecar")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(state)
-    model.meta = meta
-    return model.to(dev).eval()
-
-
-def check_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: Any) -> None:
-    """Raise ValueError listing missing, unexpected and wrongly shaped keys."""
-    from unite_mol.core.trainer import state_mismatch
-
-    problem = state_mismatch(model, state)
-    if problem:
-        raise ValueError(f"weights in {source} do not match the model configuration: {problem}")
+    hint = " (the shipped model is missing from this installation)" if path is None else ""
+    model = load_model_files(DEFAULT_MODEL if path is None else path, domain="molecules",
+                             build=_build_from_sidecar, hint=hint)
+    return model.to(dev)
 
 
 def sample_generator(seed: int, index: int) -> torch.Generator:
@@ -260,15 +104,6 @@ def draw_num_atoms(hist: Sequence[int], generator: torch.Generator) -> int:
     if probs.sum() <= 0:
         raise ValueError("the model has no atom-count histogram; pass num_atoms")
     return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"bf16"`` or ``"fp32"``: what ``precision`` (``"auto"``, ``"bf16"``, ``"fp32"``) means on ``device``."""
-    from unite_mol.core.trainer import use_bf16
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-    return "bf16" if precision == "bf16" or (precision == "auto" and use_bf16("auto", device)) else "fp32"
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

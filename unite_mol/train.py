@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,9 +28,10 @@ import torch
 from unite_mol.core.model import PRESETS, preset
 from unite_mol.core.unite import UniteConfig, UniteModel, unite_loss
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays, random_rotations, rotate
-from unite_mol.data.qm9 import SPLIT_SHA256, QM9Split, qm9
+from unite_mol.data.qm9 import QM9Split, data_fingerprint, qm9
 from unite_mol.generation import build_model, save_model
 from unite_mol.molecular import MoleculeConfig
+from unite_mol.runtime import parse_duration, uncompiled
 
 #: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
 BUDGET_WARMUP_FRAC = 0.05
@@ -73,21 +73,6 @@ class MolTrainConfig:
         d = asdict(self)
         d["unite"] = self.unite.to_dict()
         return d
-
-
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"30m"``, ``"1.5h"``, ``"1h30m"`` or plain seconds -> seconds.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    text = str(text).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise ValueError(f"cannot read duration {text!r}; use e.g. 90s, 30m, 1.5h or 1h30m")
-    return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
 
 
 class EpochBatches(Sequence[MolBatch]):
@@ -143,14 +128,6 @@ def compile_in_place(model: UniteModel) -> None:
     for m in (model.ge, model.ge_denoise, model.decoder):
         if m is not None:
             m.compile(dynamic=True)
-
-
-def uncompiled(model: UniteModel) -> UniteModel:
-    """Drop compiled call wrappers (a deep copy of a compiled module must not call the original's)."""
-    for m in model.modules():
-        if getattr(m, "_compiled_call_impl", None) is not None:
-            m._compiled_call_impl = None
-    return model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,7 +265,7 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
         with open(run_dir / "eval.jsonl", "a") as fh:
             fh.write(json.dumps(summary) + "\n")
         extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
-                              "data_fingerprint": f"qm9pack-1.0.3 split sha256 {SPLIT_SHA256}",
+                              "data_fingerprint": data_fingerprint(),
                               "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate,
                               "init_from": init_info},
                  "eval": summary}

@@ -332,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
     args = p.parse_args(argv)
 
-    from unite_mol.bench.qm9 import REPO, machine_info
+    from unite_mol.bench.qm9 import REPO
     from unite_mol.data import qm9
-    from unite_mol.generation import DEFAULT_MODEL, generate_arrays, load_model, pick_device
+    from unite_mol.generation import DEFAULT_MODEL, generate_arrays, load_model
+    from unite_mol.runtime import machine_info, pick_device
     from unite_mol.metrics import evaluate
 
     small = 6 if args.quick else None

@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-from unite_mol.bench.qm9 import machine_info, reconstruction_eval, training_smiles
+from unite_mol.bench.qm9_eval import reconstruction_eval
+from unite_mol.data.qm9 import training_smiles
+from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
 COLUMNS = (

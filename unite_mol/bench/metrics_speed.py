@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "metrics"), help="results folder")
     args = p.parse_args(argv)
 
-    from unite_mol.bench.qm9 import machine_info, training_smiles
+    from unite_mol.data.qm9 import training_smiles
+    from unite_mol.runtime import machine_info
     from unite_mol.data import qm9
     from unite_mol.metrics import evaluate
 

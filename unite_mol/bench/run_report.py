@@ -21,12 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--command", required=True, help="the command that trained the run (recorded verbatim)")
     args = p.parse_args(argv)
 
-    import matplotlib
+    from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from unite_mol.bench.qm9 import machine_info
+    from unite_mol.runtime import machine_info
 
     run, out = Path(args.run_dir), Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -35,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(run / name, out / name)
     train = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
     evals = [json.loads(x) for x in (run / "eval.jsonl").read_text().splitlines() if x.strip()] if (run / "eval.jsonl").exists() else []
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig = Figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 2)
     steps = [r["step"] for r in train]
     for key in ("loss", "recon", "flow", "ce", "coord", "dist"):
         if key in train[-1]:
@@ -54,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         axes[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
-    plt.close(fig)
     info = machine_info()
     last = train[-1]
     final = evals[-1] if evals else {}

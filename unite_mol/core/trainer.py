@@ -17,17 +17,8 @@ Contract
       rank, is passed to every ``loss_fn`` call. Its state is checkpointed (one per rank), so a run that
       is killed and resumed reproduces the uninterrupted CPU run bit for bit. The global RNG is not used.
 
-Run folder (rank 0 writes everything)
-    ``config.json``   resolved :class:`TrainConfig` (under ``"train"``) plus ``extra_state["config"]``.
-    ``metrics.jsonl`` one line per log step: step, epoch, samples, lr, window means (over steps and
-                      ranks) of loss / grad_norm / every ``logs`` key, steps_per_s, samples_per_s (when the batch length is known),
-                      skipped (non-finite steps so far), wall_s (training wall-clock across resumes).
-    ``loss.png``      log-scale curves of every logged key, redrawn at each checkpoint.
-    ``checkpoint.pt`` model, EMA (fp32), optimiser, per-rank generator states, step / epoch / index,
-                      elapsed seconds, samples seen, resolved config: plain tensors and containers only,
-                      written to a temp file in the same folder then ``os.replace``-d, so it is never half
-                      written, and it loads with ``torch.load(path, weights_only=True)``.
-    ``on_checkpoint.json`` the step ``on_checkpoint`` last completed for (see below).
+Run folder (rank 0 writes everything): ``config.json``, ``metrics.jsonl``, ``loss.png``, ``checkpoint.pt`` and
+``on_checkpoint.json``, as :mod:`unite_mol.core.run_files` describes.
 
 Constructing a Trainer on a folder that holds ``checkpoint.pt`` resumes it (model, optimiser, EMA,
 generators, data position, elapsed budget); lines of ``metrics.jsonl`` past the checkpoint's step (a run
@@ -54,235 +45,33 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
-import re
 import signal
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from unite_mol.files import atomic_open
+from unite_mol.core.batches import Shard, batch_length, mean_over_ranks, move, sum_over_ranks
+from unite_mol.core.run_files import (atomic_torch_save, atomic_write_text, check_state, jsonable, plot_losses,
+                                      progress_text, truncate_metrics)
+from unite_mol.core.train_config import LossFn, TrainConfig
+from unite_mol.runtime import pick_device, use_bf16
 
-LossFn = Callable[[nn.Module, Any, torch.Generator], "tuple[torch.Tensor, dict[str, float]]"]
+__all__ = ["Trainer", "TrainConfig", "LossFn", "move", "batch_length"]
+
 CHECKPOINT_FORMAT = "unite_mol.trainer/2"
 MAX_NONFINITE = 10
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_NOT_PLOTTED = ("step", "epoch", "samples", "lr", "steps_per_s", "samples_per_s", "skipped", "wall_s")
-
-
-# ----------------------------------------------------------------------------------------------- config
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to optimise (what to optimise is the caller's). Validated on construction.
-
-    Raises:
-        ValueError: naming the field and its allowed range or choices.
-    """
-
-    steps: int = 10_000              # optimiser steps (also the length of the LR schedule)
-    budget_s: float | None = None    # wall-clock budget across resumes; the run checkpoints and stops
-    lr: float = 3e-4
-    weight_decay: float = 0.01       # on >= 2-D weights only
-    betas: tuple[float, float] = (0.9, 0.99)
-    warmup_steps: int = 500          # linear warm-up to `lr`
-    lr_schedule: str = "cosine"      # "cosine" (to min_lr_ratio * lr at `steps`), "cosine-budget" (reaches it at
-                                     # `steps` or at `budget_s` of training time, whichever comes first;
-                                     # single process only), or "constant"
-    warmup_budget_frac: float = 0.0  # "cosine-budget" only: warm-up also ends once this fraction of budget_s has
-                                     # passed (a short budget then leaves warm-up); 0 = step-based warm-up only
-    min_lr_ratio: float = 0.1
-    lr_multipliers: tuple[tuple[str, float], ...] = ()  # (parameter-name prefix, LR factor): e.g. a module
-                                                         # added to a trained model learns faster than the rest
-    grad_clip: float = 1.0           # max global grad norm
-    ema_decay: float = 0.999         # EMA of the weights (fp32), for evaluation and sampling
-    ema_warmup: bool = True          # decay min(ema_decay, (1 + step) / (10 + step)): short runs get a usable EMA
-    seed: int = 0
-    log_every: int = 25              # steps per metrics.jsonl line
-    ckpt_every: int = 500            # steps per checkpoint ...
-    ckpt_every_s: float = 600.0      # ... and at least this often in wall-clock seconds
-    amp: str = "auto"                # "auto" (bf16 on CUDA, and on CPUs with fast bf16), "bf16", "off"
-    device: str = "auto"             # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:K", "mps"
-
-    def __post_init__(self) -> None:
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_num(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        def need(cond: bool, field: str, allowed: str) -> None:
-            if not cond:
-                raise ValueError(f"TrainConfig.{field} must be {allowed}, got {getattr(self, field)!r}")
-
-        need(is_int(self.steps) and self.steps >= 1, "steps", "an integer >= 1")
-        need(self.budget_s is None or (is_num(self.budget_s) and self.budget_s > 0), "budget_s", "a number > 0 or None")
-        need(is_num(self.lr) and self.lr > 0, "lr", "a number > 0")
-        need(is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0")
-        need(isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
-             and all(is_num(b) and 0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        need(is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps", "an integer >= 0")
-        need(self.lr_schedule in ("cosine", "cosine-budget", "constant"), "lr_schedule",
-             "one of 'cosine', 'cosine-budget', 'constant'")
-        need(self.lr_schedule != "cosine-budget" or self.budget_s is not None, "lr_schedule",
-             "'cosine' or 'constant' when budget_s is None ('cosine-budget' needs a budget)")
-        need(is_num(self.warmup_budget_frac) and 0 <= self.warmup_budget_frac < 1, "warmup_budget_frac",
-             "a number in [0, 1)")
-        need(is_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]")
-        need(isinstance(self.lr_multipliers, (tuple, list)) and all(
-            isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], str) and is_num(x[1]) and x[1] > 0
-            for x in self.lr_multipliers), "lr_multipliers", "(prefix, factor > 0) pairs")
-        object.__setattr__(self, "lr_multipliers", tuple((str(a), float(b)) for a, b in self.lr_multipliers))
-        need(is_num(self.grad_clip) and self.grad_clip > 0, "grad_clip", "a number > 0")
-        need(is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)")
-        need(is_int(self.seed) and 0 <= self.seed < 2**53, "seed", "an integer in [0, 2**53)")
-        need(is_int(self.log_every) and self.log_every >= 1, "log_every", "an integer >= 1")
-        need(is_int(self.ckpt_every) and self.ckpt_every >= 1, "ckpt_every", "an integer >= 1")
-        need(is_num(self.ckpt_every_s) and self.ckpt_every_s > 0, "ckpt_every_s", "a number > 0")
-        need(self.amp in ("auto", "bf16", "off"), "amp", "one of 'auto', 'bf16', 'off'")
-        need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)), "device",
-             "one of 'auto', 'cpu', 'cuda', 'cuda:K', 'mps'")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["betas"] = list(self.betas)
-        d["lr_multipliers"] = [list(x) for x in self.lr_multipliers]
-        return d
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: cuda (this process's ``LOCAL_RANK``), then mps, then cpu; ``"cuda"`` also takes LOCAL_RANK."""
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", local_rank)
-    if name != "auto":
-        return torch.device(name)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether torch reports native bf16 on this CPU (AVX-512 BF16 or AMX), i.e. bf16 autocast pays off."""
-    probes = [getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None)]
-    probes = [p for p in probes if p is not None]
-    if probes:
-        return any(bool(p()) for p in probes)
-    try:  # older torch: read the CPU flags
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(amp: str, device: torch.device) -> bool:
-    """The one place that decides the autocast dtype policy."""
-    if amp == "off":
-        return False
-    if amp == "bf16":
-        return True
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
-
-
-def move(batch: Any, device: torch.device) -> Any:
-    """``batch.to(device)`` if it has ``.to``; else element-wise through tuples, namedtuples, lists, dicts."""
-    if hasattr(batch, "to"):
-        return batch.to(device)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(move(b, device) for b in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(move(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return type(batch)((k, move(v, device)) for k, v in batch.items())
-    return batch
-
-
-def batch_length(batch: Any) -> int | None:
-    """Samples in a batch: leading dim of a tensor, ``len()`` of a batch object, else of its first tensor."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.ndim else None
-    if isinstance(batch, (list, tuple)):
-        return batch_length(batch[0]) if len(batch) else None
-    if isinstance(batch, dict):
-        return batch_length(next(iter(batch.values()))) if batch else None
-    if hasattr(batch, "__len__"):
-        return len(batch)
-    return None
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types only (non-JSON leaves become strings), so checkpoints stay weights_only-loadable."""
-    return json.loads(json.dumps(obj, default=str))
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through :func:`unite_mol.files.atomic_open`: all or nothing."""
-    with atomic_open(path) as fh:
-        torch.save(obj, fh)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text through :func:`unite_mol.files.atomic_open`."""
-    with atomic_open(path, "w") as fh:
-        fh.write(text)
-
-
-def state_mismatch(model: nn.Module, state: dict) -> str:
-    """What keeps ``state`` from loading into ``model`` (missing, unexpected, mis-shaped keys); '' if nothing."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if not (missing or unexpected or shapes):
-        return ""
-
-    def show(keys: list[str]) -> str:
-        return "[" + ", ".join(keys[:10]) + (f", ... ({len(keys)} in all)" if len(keys) > 10 else "") + "]"
-
-    shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes]
-    return f"missing {show(missing)}, unexpected {show(unexpected)}, shape mismatch {show(shaped)}"
-
-
-def check_state(model: nn.Module, state: Any, source: Any) -> None:
-    """Raise a ValueError listing missing, unexpected and mis-shaped keys of ``state`` against ``model``."""
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"checkpoint {source}: the model entry is not a state_dict of tensors")
-    problem = state_mismatch(model, state)
-    if problem:
-        raise ValueError(f"checkpoint {source} does not match the model: {problem}. Build the model with "
-                         "the run's config, or train in a fresh run folder.")
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _mixed_seed(seed: int, rank: int, step: int = 0) -> int:
     return ((seed * 1_000_003 + rank) * 1_000_033 + step) % (2**63)
-
-
-class _Shard(Sequence):
-    """A lazy ``full[start:stop:step]`` (batches are often collated on access: do not materialise them)."""
-
-    def __init__(self, full: Sequence[Any], start: int, stop: int, step: int):
-        self.full, self.range = full, range(start, stop, step)
-
-    def __len__(self) -> int:
-        return len(self.range)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.full[self.range[i]]
 
 
 class _Objective(nn.Module):
@@ -333,7 +122,7 @@ class Trainer:
         self.extra_state = dict(extra_state or {})
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = pick_device(config.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
         if self.world > 1 and config.lr_schedule == "cosine-budget":
             raise ValueError("lr_schedule='cosine-budget' reads each process's own clock, so DDP ranks would "
                              "disagree on the LR; use 'cosine' with a step count under torchrun")
@@ -380,7 +169,7 @@ class Trainer:
         if self.ckpt_path.exists():
             self._load()
         elif self.rank == 0:
-            self._truncate_metrics()  # a run killed before its first checkpoint starts again from step 0
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)  # a run killed before its first checkpoint starts again from step 0
         if self.rank == 0:
             atomic_write_text(self.run_dir / "config.json", json.dumps(
                 {"train": config.to_dict(), **self.extra_state.get("config", {})}, indent=2, default=str))
@@ -399,7 +188,7 @@ class Trainer:
                 "generator_device": self.device.type, "world_size": self.world,
                 "step": self.step, "epoch": self.epoch, "index": self.index, "elapsed": self.elapsed,
                 "samples_seen": self.samples_seen, "skipped": self.skipped,
-                "config": self.config.to_dict(), "extra": _jsonable(self.extra_state),
+                "config": self.config.to_dict(), "extra": jsonable(self.extra_state),
                 "torch_version": str(torch.__version__)}
 
     def _load(self) -> None:
@@ -444,22 +233,7 @@ class Trainer:
             if changed:
                 warnings.warn(f"{path}: resuming with changed TrainConfig fields {changed}", stacklevel=3)
         if self.rank == 0:
-            self._truncate_metrics()
-
-    def _truncate_metrics(self) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        lines = path.read_text().splitlines()
-        keep = []
-        for line in lines:
-            try:
-                if json.loads(line)["step"] <= self.step:
-                    keep.append(line)
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line from a kill mid-write
-        if len(keep) != len(lines):
-            atomic_write_text(path, "".join(x + "\n" for x in keep))
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
 
     def save(self, *, collective: bool = True) -> None:
         """Checkpoint atomically, redraw ``loss.png`` and call ``on_checkpoint`` (files on rank 0 only).
@@ -506,28 +280,12 @@ class Trainer:
         return m.eval()
 
     def lr_at(self, step: int, elapsed: float = 0.0) -> float:
-        """LR of optimiser step ``step`` (0-based) after ``elapsed`` training seconds: linear warm-up, then
-        cosine to ``min_lr_ratio * lr`` (``"cosine-budget"``: progress is the larger of the step fraction and
-        the budget fraction, so a wall-clock-limited run still anneals, and with ``warmup_budget_frac`` the
-        warm-up too ends at whichever comes first) or constant."""
-        c = self.config
-        budget_warmup = c.lr_schedule == "cosine-budget" and c.warmup_budget_frac > 0
-        warm_time = c.warmup_budget_frac * c.budget_s if budget_warmup else float("inf")
-        if step < c.warmup_steps and elapsed < warm_time:
-            return c.lr * max((step + 1) / c.warmup_steps, elapsed / warm_time)
-        # (a warm-up ended by the clock leaves a negative step fraction: the budget fraction drives the decay)
-        if c.lr_schedule == "constant":
-            return c.lr
-        frac = min(1.0, (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps))
-        if c.lr_schedule == "cosine-budget":
-            frac = max(frac, min(1.0, elapsed / c.budget_s))
-        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        """The LR of optimiser step ``step`` after ``elapsed`` seconds (:meth:`TrainConfig.lr_at`)."""
+        return self.config.lr_at(step, elapsed)
 
-    @torch.no_grad()
     def ema_decay_at(self, step: int) -> float:
-        """The EMA decay applied after optimiser step ``step`` (0-based)."""
-        d = self.config.ema_decay
-        return min(d, (1 + step) / (10 + step)) if self.config.ema_warmup else d
+        """The EMA decay applied after optimiser step ``step`` (:meth:`TrainConfig.ema_decay_at`)."""
+        return self.config.ema_decay_at(step)
 
     def _update_ema(self) -> None:
         w = 1.0 - self.ema_decay_at(self.step)
@@ -543,25 +301,7 @@ class Trainer:
         if n == 0:
             raise ValueError(f"batches({epoch}) returned {len(full)} batches; need at least {self.world} "
                              f"(one per rank)")
-        return full if self.world == 1 else _Shard(full, self.rank, n, self.world)
-
-    def _agree(self, *values: int) -> list[int]:
-        """Sum small integers over ranks (identity without DDP)."""
-        if self.world == 1:
-            return list(values)
-        dev = self.device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
-        t = torch.tensor(values, dtype=torch.int64, device=dev)
-        torch.distributed.all_reduce(t)
-        return [int(v) for v in t.tolist()]
-
-    def _mean_over_ranks(self, logs: dict[str, float]) -> dict[str, float]:
-        """Average each logged value over the ranks that logged it (identity without DDP)."""
-        if self.world == 1:
-            return logs
-        every: list[Any] = [None] * self.world
-        torch.distributed.all_gather_object(every, logs)
-        keys = list(dict.fromkeys(k for d in every for k in d))
-        return {k: sum(d[k] for d in every if k in d) / sum(k in d for d in every) for k in keys}
+        return full if self.world == 1 else Shard(full, self.rank, n, self.world)
 
     # ------------------------------------------------------------------------------------------ loop
     def fit(self, *, stop_at: int | None = None) -> dict[str, Any]:
@@ -633,7 +373,7 @@ class Trainer:
                 budget_hit = c.budget_s is not None and self.elapsed >= c.budget_s
                 time_due = self.rank == 0 and time.monotonic() - last_ckpt_t > c.ckpt_every_s
                 # one small collective per step: skip / stop / checkpoint decisions are the same on all ranks
-                bad, stop_sig, stop_budget, due, n_all = self._agree(
+                bad, stop_sig, stop_budget, due, n_all = sum_over_ranks(self.world, self.device,
                     int(not (finite and bool(torch.isfinite(gnorm)))), int(self._stop_signal), int(budget_hit),
                     int(time_due), n)
                 if bad:
@@ -659,7 +399,7 @@ class Trainer:
                     if self.step % c.log_every == 0:
                         now = time.monotonic()
                         dt = max(now - window_t, 1e-9)
-                        last_logs = self._mean_over_ranks({k: sum(v) / len(v) for k, v in window.items()})
+                        last_logs = mean_over_ranks(self.world, {k: sum(v) / len(v) for k, v in window.items()})
                         rec = {"step": self.step, "epoch": self.epoch, "samples": self.samples_seen, "lr": lr,
                                **{k: round(v, 6) for k, v in last_logs.items()},
                                "steps_per_s": round(window_steps / dt, 4),
@@ -669,7 +409,11 @@ class Trainer:
                         if self.rank == 0:
                             with open(self.run_dir / "metrics.jsonl", "a") as fh:
                                 fh.write(json.dumps(rec) + "\n")
-                            self._progress(bar, rec, last_step, print_lines)
+                            text = progress_text(self.config, rec, self.step, last_step, self.elapsed)
+                            bar.set_postfix_str(text)
+                            if print_lines:
+                                print(f"step {self.step}/{last_step} {rec['steps_per_s']:.2f} steps/s wall "
+                                      f"{self.elapsed:.0f}s {text}", file=sys.stderr, flush=True)
                     if self.step % c.ckpt_every == 0 or due:
                         self.save()
                         last_ckpt_t = time.monotonic()
@@ -695,53 +439,6 @@ class Trainer:
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop_signal = True
 
-    def _progress(self, bar: Any, rec: dict[str, Any], last_step: int, print_lines: bool) -> None:
-        """Bar postfix / plain log line: loss, rate, samples/s, and an ETA that honours the budget."""
-        c = self.config
-        rate = rec["steps_per_s"]
-        eta = (last_step - self.step) / rate if rate > 0 else float("inf")
-        parts = [f"loss {rec['loss']:.4g}"]
-        if "samples_per_s" in rec:
-            parts.append(f"{rec['samples_per_s']:.0f} samples/s")
-        if c.budget_s is not None:
-            left = max(0.0, c.budget_s - self.elapsed)
-            parts.append(f"budget left {_duration(left)}")
-            if left < eta:
-                eta = left
-                parts.append("(budget ends the run)")
-        parts.append(f"eta {_duration(eta)}")
-        bar.set_postfix_str(" ".join(parts))
-        if print_lines:
-            print(f"step {self.step}/{last_step} {rate:.2f} steps/s wall {self.elapsed:.0f}s " + " ".join(parts),
-                  file=sys.stderr, flush=True)
-
     def plot(self) -> None:
-        """Redraw ``loss.png`` (log-scale curves of every logged key) from ``metrics.jsonl``; atomic."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
-
-        recs = []
-        for line in path.read_text().splitlines():
-            try:
-                recs.append(json.loads(line))
-            except ValueError:
-                continue
-        if not recs:
-            return
-        keys = sorted({k for r in recs for k, v in r.items() if k not in _NOT_PLOTTED and isinstance(v, (int, float))})
-        fig = Figure(figsize=(8, 4.5))
-        ax = fig.add_subplot()
-        for k in keys:
-            pts = [(r["step"], r[k]) for r in recs if isinstance(r.get(k), (int, float)) and r[k] > 0]
-            if pts:
-                ax.plot(*zip(*pts), label=k)
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_title(str(self.run_dir), fontsize=8)
-        if ax.lines:
-            ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        with atomic_open(self.run_dir / "loss.png") as fh:
-            fig.savefig(fh, dpi=100, format="png")
+        """Redraw ``loss.png`` from ``metrics.jsonl`` (:func:`unite_mol.core.run_files.plot_losses`)."""
+        plot_losses(self.run_dir)

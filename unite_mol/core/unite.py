@@ -18,7 +18,7 @@ With ``stop_grad`` the flow loss reaches the weights only through the denoising 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -77,8 +77,15 @@ class Tokens:
     cond: torch.Tensor | None = None            # (B,) condition ids, None = null
 
 
+@runtime_checkable
 class Adapter(Protocol):
-    """A domain adapter: data -> :class:`Tokens`, decoder hidden states -> outputs and a loss."""
+    """A domain adapter: data -> :class:`Tokens`, decoder hidden states -> outputs and a loss.
+
+    ``config`` is the adapter's frozen config (with ``to_dict()``, saved in model files). An adapter is
+    also an ``nn.Module``, so its parameters train and save with the model's.
+    """
+
+    config: Any
 
     def embed(self, batch: Any) -> Tokens: ...
     def slot_pos(self, mask: torch.Tensor) -> torch.Tensor | None: ...
@@ -90,12 +97,15 @@ class Adapter(Protocol):
 class UniteModel(nn.Module):
     """Adapter + Generative Encoder (+ a separate denoiser GE when not shared) + decoder."""
 
-    def __init__(self, adapter: nn.Module, config: GEConfig, *, shared_weights: bool = True, vae: bool = False):
+    def __init__(self, adapter: Adapter, config: GEConfig, *, shared_weights: bool = True, vae: bool = False):
         super().__init__()
+        if not isinstance(adapter, nn.Module) or not isinstance(adapter, Adapter):
+            raise TypeError(f"adapter must be an nn.Module with the Adapter protocol's config and methods, got "
+                            f"{type(adapter).__name__}")
         if vae and shared_weights:
             raise ValueError("the two-stage VAE baseline needs separate encoder and denoiser weights")
         self.config = config
-        self.adapter = adapter
+        self.adapter: Adapter = adapter
         self.ge = GenerativeEncoder(config)
         self.shared_weights = shared_weights
         self.ge_denoise = None if shared_weights else GenerativeEncoder(config)

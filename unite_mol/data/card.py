@@ -85,12 +85,10 @@ def histograms() -> dict[str, dict]:
 
 
 def plot(hist: dict, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2)
     for split, h in hist.items():
         c = np.array(h["atom_counts"], float)
         axes[0].plot(np.arange(len(c)), c / c.sum(), marker="o", ms=3, label=f"{split} ({h['molecules']:,})")
@@ -109,7 +107,6 @@ def plot(hist: dict, path: Path) -> None:
     fig.suptitle("QM9 (qm9pack 1.0.3): atom counts and elements per split")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_card(out_dir: Path = OUT_DIR, *, limit: int | None = None) -> Path:

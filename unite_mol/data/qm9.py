@@ -246,3 +246,26 @@ def _write_split_file(path: Path = REPO_SPLIT_FILE) -> str:
     save_npz_atomic(path, **split)
     return split_sha256(split)
 
+
+
+def training_smiles() -> set[str]:
+    """Canonical SMILES of the training split (QM9's own, stereo removed): the novelty reference."""
+    from unite_mol.data.card import canonical_smiles
+
+    out = set()
+    for s in qm9("train").smiles:
+        c = canonical_smiles(str(s))
+        if c is not None:
+            out.add(c)
+    return out
+
+
+def data_fingerprint() -> str:
+    """``"qm9pack-<installed version> split sha256 <SPLIT_SHA256>"``: the data a model was trained on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        source = version("qm9pack")
+    except PackageNotFoundError:
+        source = "unknown"
+    return f"qm9pack-{source} split sha256 {SPLIT_SHA256}"

@@ -40,7 +40,7 @@ def load_classifier(path: str | Path | None = None) -> FashionClassifier:
         FileNotFoundError: no such file.
         ValueError: the file is not a FashionClassifier state_dict (corrupt or another network).
     """
-    from unite_mol.generation import check_state_dict
+    from unite_mol.model_files import check_state_dict
 
     pt = Path(path) if path is not None else SHIPPED
     if not pt.is_file():
@@ -97,7 +97,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, epochs: int 
 
 def main(argv: list[str] | None = None) -> int:
     from unite_mol.files import atomic_open
-    from unite_mol.generation import git_commit
+    from unite_mol.runtime import git_commit
     from unite_mol.images.data import fashion_mnist, to_tensor
 
     p = argparse.ArgumentParser(prog="python -m unite_mol.images.classifier", formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -10,6 +10,12 @@ For every ``NAME=MODEL`` given (``MODEL`` = ``RUN/model`` of ``images.train``):
 
 A data row calibrates the scale: ``--n`` training images through the same FD code. FD-FMNIST uses the
 shipped classifier (:mod:`unite_mol.images.classifier`); it is not comparable with published FIDs.
+
+With ``--inception-weights FILE`` (a local torchvision ``inception_v3`` state_dict; nothing is
+downloaded) every gFD column gets a FID column beside it (``FID_gG``: samples vs the test images in
+Inception's 2048-d pool features, :func:`unite_mol.images.metrics.inception_features`), the data row
+too, and ``machine.json`` records the weights' SHA-256. Inception at 299 x 299 is slow on a CPU: size
+``--n`` accordingly.
 Writes ``results.csv``, ``results.md``, ``machine.json``, and ``recon-NAME.png`` (originals over
 reconstructions) and ``samples-NAME-gG.png`` (one row per class) into ``--out``.
 """
@@ -22,15 +28,20 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 
 def evaluate_model(model, clf, test_x: torch.Tensor, test_y: torch.Tensor, ref_stats, *, n: int, steps: int,
-                   guidances: list[float], seed: int, out: Path, name: str) -> dict[str, float]:
+                   guidances: list[float], seed: int, out: Path, name: str,
+                   inception: tuple[Any, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, float]:
+    """One model's row. ``inception``: (the net of :func:`~unite_mol.images.metrics.load_inception`, the
+    reference's Gaussian statistics in its features), to add ``FID_gG`` beside every ``gFD_gG``."""
     from unite_mol.images.adapter import ImageBatch, reconstruct_images, sample_images
-    from unite_mol.images.metrics import classifier_features, frechet_distance, gaussian_stats, psnr, ssim
+    from unite_mol.images.metrics import (classifier_features, frechet_distance, gaussian_stats, inception_features,
+                                          psnr, ssim)
     from unite_mol.images.sample import save_grid
 
     row: dict[str, float] = {}
@@ -52,6 +63,8 @@ def evaluate_model(model, clf, test_x: torch.Tensor, test_y: torch.Tensor, ref_s
         row[f"sample_s_{tag}"] = time.time() - t0
         feats = classifier_features(clf, imgs)
         row[f"gFD_{tag}"] = frechet_distance(*gaussian_stats(feats), *ref_stats)
+        if inception is not None:
+            row[f"FID_{tag}"] = frechet_distance(*gaussian_stats(inception_features(inception[0], imgs)), *inception[1])
         with torch.no_grad():
             row[f"class_acc_{tag}"] = float((clf.head(torch.from_numpy(feats)).argmax(1) == labels).float().mean())
         grid = torch.cat([imgs[labels == c][:8] for c in range(k)])
@@ -60,12 +73,13 @@ def evaluate_model(model, clf, test_x: torch.Tensor, test_y: torch.Tensor, ref_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    from unite_mol.bench.qm9 import machine_info
+    from unite_mol.runtime import machine_info
     from unite_mol.files import atomic_open
     from unite_mol.images.classifier import SHIPPED, load_classifier, sha256
     from unite_mol.images.data import fashion_mnist, to_tensor
     from unite_mol.images.io import load_image_model
-    from unite_mol.images.metrics import classifier_features, frechet_distance, gaussian_stats
+    from unite_mol.images.metrics import (classifier_features, frechet_distance, gaussian_stats, inception_features,
+                                          load_inception)
 
     p = argparse.ArgumentParser(prog="python -m unite_mol.images.evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="NAME=MODEL_PATH (RUN/model)")
@@ -74,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=25, help="Heun steps")
     p.add_argument("--guidance", default="1,2", help="comma-separated guidance scales (1 = none)")
     p.add_argument("--classifier", default=str(SHIPPED), help="FD-FMNIST classifier weights")
+    p.add_argument("--inception-weights", default=None, metavar="FILE",
+                   help="a local torchvision inception_v3 state_dict: also report FID (default: FD-FMNIST only)")
     p.add_argument("--runs", nargs="*", default=[], help="NAME=RUN_DIR: copy metrics.jsonl / loss.png of the runs")
     p.add_argument("--seed", type=int, default=0, help="seed")
     args = p.parse_args(argv)
@@ -86,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 10 or not guidances:
             raise ValueError("--n must be >= 10 and --guidance must name at least one scale")
         clf = load_classifier(args.classifier)
+        net = load_inception(args.inception_weights) if args.inception_weights else None
         models = [(name, load_image_model(path)) for name, path in pairs]
         xte, yte = fashion_mnist("test")
         xtr, _ = fashion_mnist("train")
@@ -99,13 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     train_x = to_tensor(xtr[np.random.default_rng(args.seed).choice(len(xtr), args.n, replace=False)])
     data_fd = frechet_distance(*gaussian_stats(classifier_features(clf, train_x)), *ref_stats)
     rows = [{"entry": f"data: {args.n} train images", f"gFD_g{guidances[0]:g}": data_fd}]
+    inception = None
+    if net is not None:
+        print("[images.evaluate] Inception features of the test images (FID reference)", flush=True)
+        inception = (net, gaussian_stats(inception_features(net, test_x)))
+        rows[0][f"FID_g{guidances[0]:g}"] = frechet_distance(*gaussian_stats(inception_features(net, train_x)),
+                                                            *inception[1])
     for name, model in models:
         print(f"[images.evaluate] {name}", flush=True)
         training = model.meta.get("training", {})
         row = {"entry": name, "params": int(sum(q.numel() for q in model.parameters())),
                "train_steps": training.get("step"), "train_s": training.get("elapsed_s"),
                **evaluate_model(model, clf, test_x, test_y, ref_stats, n=args.n, steps=args.steps,
-                                guidances=guidances, seed=args.seed, out=out, name=name)}
+                                guidances=guidances, seed=args.seed, out=out, name=name, inception=inception)}
         rows.append(row)
     for spec in args.runs:
         name, run = spec.split("=", 1)
@@ -116,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copy(f, dest)
     cols = ["entry", "params", "train_steps", "train_s", "psnr", "ssim", "rFD"]
     for g in guidances:
-        cols += [f"gFD_g{g:g}", f"class_acc_g{g:g}"]
+        cols += [f"gFD_g{g:g}"] + ([f"FID_g{g:g}"] if net is not None else []) + [f"class_acc_g{g:g}"]
     cols += ["recon_s"] + [f"sample_s_g{g:g}" for g in guidances]
     import pandas as pd
 
@@ -134,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     md += ["| " + " | ".join(fmt(r) for r in df.astype(object).where(df.notna(), None).loc[i].tolist()) + " |" for i in df.index]
     machine = {**machine_info("python -m unite_mol.images.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])),
                "classifier_sha256": sha256(args.classifier), "wall_s": round(time.time() - t_start, 1)}
+    if args.inception_weights:
+        machine["inception_weights"] = str(args.inception_weights)
+        machine["inception_sha256"] = sha256(args.inception_weights)
     with atomic_open(out / "machine.json", "w") as fh:
         fh.write(json.dumps(machine, indent=2) + "\n")
     with atomic_open(out / "results.md", "w") as fh:

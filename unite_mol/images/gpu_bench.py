@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from unite_mol.core import UniteConfig, unite_loss
-    from unite_mol.generation import git_commit
     from unite_mol.images.adapter import ImageBatch, build_image_model, sample_images
     from unite_mol.images.data import image_folder
+    from unite_mol.runtime import git_commit, pick_device, use_bf16
 
     dry = args.dry_run
-    device = torch.device("cpu" if dry or not torch.cuda.is_available() else "cuda")
+    device = pick_device("cpu" if dry else "auto")
     preset = "IM-T" if dry else "IM-B"
     overrides = {"image_size": 32, "channels": 3, "patch_size": 4, "num_classes": 4} if dry else {}
     model = build_image_model(preset, **overrides).to(device)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     gen = torch.Generator(device=device).manual_seed(0)
     cfg = UniteConfig(flow_copies=args.flow_copies)
-    amp = device.type == "cuda"
+    amp = use_bf16("auto", device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 

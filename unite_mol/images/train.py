@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from unite_mol.images.data import ImageBatches
     from unite_mol.images.io import save_image_model
     from unite_mol.images.sample import write_grids
-    from unite_mol.train import parse_duration, uncompiled
+    from unite_mol.runtime import parse_duration, uncompiled
 
     args = build_parser().parse_args(argv)
     try:

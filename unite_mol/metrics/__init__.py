@@ -25,8 +25,19 @@ Joshi et al. 2025), not copied. Each protocol is reported under its own name:
     validity, ``connected``, uniqueness and novelty as for ``edm``. A molecule with ``bonds=None`` is a
     recorded failure ("no bonds").
 
+Formal charges on the input molecules (``Molecule.charges``, e.g. read from an SDF file) are treated per
+protocol, so that a charge can never turn a molecule valid under a protocol that does not use it:
+
+* ``edm``: ignored. Bonds come from distances and the molecule is built neutral, as in EDM's code (an
+  ammonium N with four bonds is invalid there, whatever charge the input gave it). Stability never
+  looked at charges.
+* ``rdkit`` and ``openbabel``: replaced. The perception assigns every formal charge itself, for a total
+  charge of 0.
+* ``bonds``: used. The bonds came with those charges (a model that predicts bonds predicts charges too,
+  e.g. :func:`unite_mol.refiner.charges_from_bonds`), so both stability and validity read them.
+
 Canonical SMILES: RDKit, hydrogens removed, no stereo (the bonds carry none). ``reference`` for novelty is a
-set of such SMILES (e.g. the QM9 training split's own, :func:`unite_mol.bench.qm9.training_smiles`).
+set of such SMILES (e.g. the QM9 training split's own, :func:`unite_mol.data.qm9.training_smiles`).
 
 Inputs may be :class:`Molecule` objects or raw ``(numbers, positions)`` pairs, as a generator emits them:
 empty molecules, NaN coordinates, unknown elements or overlapping atoms are recorded failures with their
@@ -117,9 +128,9 @@ def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[s
             if mol.bonds is None:  # the stability part already records "bonds: no bonds"
                 return {"valid": False, "connected": False, "smiles": None, "reason": ""}
             bonded = mol
-        elif protocol == "edm":
-            bonded = mol.replace(bonds=bonds_from_matrix(orders))
-        else:
+        elif protocol == "edm":  # EDM builds a neutral molecule from the distances: input charges are dropped
+            bonded = mol.replace(bonds=bonds_from_matrix(orders), charges=None)
+        else:  # perception assigns every formal charge itself (total charge 0); the input's are replaced
             bonded = mol.with_bonds(protocol)
             note = bonded.properties.get("bond_perception", "")
             if "connectivity-only" in str(note):

@@ -1,7 +1,8 @@
 """``python -m unite_mol.metrics FILE...``: the field's metrics for molecules in SDF/XYZ files.
 
-Bonds in the files are ignored: every protocol perceives them from the coordinates, as for generated
-molecules. Prints a table; ``--records out.csv`` writes the per-molecule records (what failed and why).
+Bonds and formal charges in the files are ignored: every protocol perceives bonds from the coordinates, as
+for generated molecules (EDM's builds the molecule neutral; RDKit's and Open Babel's assign their own
+charges), so a charge written in a file cannot make a molecule valid. Prints a table; ``--records out.csv`` writes the per-molecule records (what failed and why).
 
 Bond perception compares every pair of atoms, so a molecule above ``--max-atoms`` atoms (default
 :data:`MAX_ATOMS`) is refused (skipped with ``--lenient``) rather than allocating an N x N matrix. The
@@ -54,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
                 print(f"skipped {what}", file=sys.stderr)
                 continue
-            mols.append(m.replace(bonds=None))
+            mols.append(m.replace(bonds=None, charges=None))
     if not mols:
         print(f"error: no molecules to score in {', '.join(args.files)} (every record was unreadable or too large)",
               file=sys.stderr)
         return 2
     reference = None
     if args.novelty:
-        from unite_mol.bench.qm9 import training_smiles
+        from unite_mol.data.qm9 import training_smiles
 
         reference = training_smiles()
     result = evaluate(mols, reference=reference, geometry=args.geometry)

@@ -1,0 +1,105 @@
+"""The QM9 bench's results folder: learning-curve plot, tables, published anchors, ``results.md``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+#: Published QM9 rows, quoted from the papers (EDM, Hoogeboom et al. 2022; GeoLDM, Xu et al. 2023; ADiT,
+#: Joshi et al. 2025; UNITE), not re-run here.
+ANCHORS = [
+    {"system": "QM9 data (EDM)", "kind": "data", "bonds": "EDM distances", "atom_stab": 99.0, "mol_stab": 95.2, "valid": 97.7, "unique": 100.0},
+    {"system": "EDM (1000 steps)", "kind": "bond-free", "bonds": "EDM distances", "atom_stab": 98.7, "mol_stab": 82.0, "valid": 91.9, "unique": None},
+    {"system": "GeoLDM (VAE latent)", "kind": "bond-free", "bonds": "EDM distances", "atom_stab": 98.9, "mol_stab": 89.4, "valid": 93.8, "unique": None},
+    {"system": "ADiT (VAE + DiT)", "kind": "bond-free", "bonds": "Open Babel", "recon_match": 97.20, "recon_rmsd": 0.075, "valid": 96.02, "unique": 97.76},
+    {"system": "UNITE-S (33M, 8000 epochs)", "kind": "bond-free", "bonds": "Open Babel", "recon_match": 99.37, "recon_rmsd": 0.039, "valid": 94.90, "unique": 99.71},
+]
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Reconstruction and flow losses of every trained entry against wall-clock, side by side, into ``path``."""
+    from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
+
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    for row in rows:
+        t_off = 0.0
+        for c in row.get("curves", []):
+            recs = [json.loads(line) for line in Path(c).read_text().splitlines() if line.strip()]
+            if not recs:
+                continue
+            wall = [t_off + r.get("wall_s", r.get("elapsed_s", 0)) for r in recs]
+            for ax, key in zip(axes, ("recon", "flow")):
+                ys = [r.get(key) for r in recs]
+                if any(y is not None for y in ys):
+                    ax.plot([w for w, y in zip(wall, ys) if y is not None], [y for y in ys if y is not None],
+                            label=f"{row['entry']}" + (" (stage 2)" if "stage2" in c else " (stage 1)" if "stage1" in c else ""))
+            t_off = wall[-1]
+    for ax, key in zip(axes, ("reconstruction loss", "flow loss (velocity MSE)")):
+        ax.set_xlabel("wall-clock (s)")
+        ax.set_ylabel(key)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+COLUMNS = [("recon/match_adit", "recon match % (InChI)"), ("recon/rmsd", "recon RMSD A"),
+           ("recon/equivariance_rmsd_median", "rotation error A (median)"),
+           ("gen/edm/atom_stability", "atom stab %"), ("gen/edm/mol_stability", "mol stab %"),
+           ("gen/edm/validity", "valid % (EDM bonds)"), ("gen/edm/connected", "valid+connected % (EDM)"),
+           ("gen/openbabel/validity", "valid % (Open Babel)"), ("gen/openbabel/connected", "valid+connected % (Open Babel)"),
+           ("gen/edm/uniqueness", "unique %"), ("gen/edm/novelty", "novel %"),
+           ("gen/bonds/atom_stability", "atom stab % (predicted bonds)"),
+           ("gen/bonds/mol_stability", "mol stab % (predicted bonds)"),
+           ("gen/bonds/connected", "valid+connected % (predicted bonds)")]
+
+
+def fmt(v: Any, pct: bool) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{100 * v:.2f}" if pct else f"{v:.3f}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = "| entry | " + " | ".join(c[1] for c in COLUMNS) + " | train mol/s | sample mol/s | wall s | TFLOP |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 5)]
+    for r in rows:
+        cells = [fmt(r.get(k), "%" in label) for k, label in COLUMNS]
+        lines.append(f"| {r['entry']} | " + " | ".join(cells) + f" | {fmt(r.get('train_mol_per_s'), False)} | "
+                     f"{fmt(r.get('speed/sample_mol_per_s'), False)} | {fmt(r.get('wall_s'), False)} | "
+                     f"{fmt((r.get('flops') or float('nan')) / 1e12, False)} |")
+    return "\n".join(lines)
+
+
+def anchors_table() -> str:
+    lines = ["| system (quoted, not re-run) | kind | bonds | recon match % | recon RMSD A | atom stab % | mol stab % | valid % | unique % |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for a in ANCHORS:
+        g = lambda k: "-" if a.get(k) is None else str(a[k])  # noqa: E731
+        lines.append(f"| {a['system']} | {a['kind']} | {a['bonds']} | {g('recon_match')} | {g('recon_rmsd')} | "
+                     f"{g('atom_stab')} | {g('mol_stab')} | {g('valid')} | {g('unique')} |")
+    return "\n".join(lines)
+
+
+def write_results(out: Path, rows: list[dict], configs: dict, machine: dict) -> None:
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    flat = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in rows]
+    pd.DataFrame(flat).to_csv(out / "results.csv", index=False)
+    (out / "configs.json").write_text(json.dumps(configs, indent=2, default=str))
+    (out / "machine.json").write_text(json.dumps(machine, indent=2))
+    md = [f"# QM9 benchmark: preset `{configs['preset']}`", "",
+          f"Command: `{machine['command']}`  ", f"Machine: {machine['cpu']} ({machine['cores']} cores)"
+          + (f", GPU {machine['gpu']}" if "gpu" in machine else "") + "  ",
+          f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
+          *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
+          "Percentages are of generated molecules; `unique %` is of valid ones (EDM bonds), `novel %` of unique",
+          "valid ones. `-` = not measured. Reconstruction: the same QM9 test molecules for every entry.", "",
+          markdown_table(rows), "", "Published anchors:", "", anchors_table(), ""]
+    if (out / "curves.png").exists():
+        md += ["![learning curves](curves.png)", ""]
+    (out / "results.md").write_text("\n".join(md))
