@@ -22,6 +22,7 @@ updates are computed in float32 under autocast.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -135,14 +136,12 @@ def bonds_from_logits(logits: torch.Tensor) -> list[tuple[int, int, int]]:
     return [(int(i), int(j), int(cls[i, j])) for i, j in idx]
 
 
-def charges_from_bonds(numbers, bonds) -> "np.ndarray":
+def charges_from_bonds(numbers, bonds) -> np.ndarray:
     """Formal charges that a neutral molecule's bonds call for: N with four bonds' worth of valence is N+,
     and an O with one single bond to such an N+ is O- (nitro groups, N-oxides, zwitterions of QM9).
     Atoms in aromatic bonds and everything else stay neutral, so a radical or over-bonded atom stays
     visible to the metrics. ``bonds``: (M, 3) rows ``(i, j, order)``, order 4 aromatic.  -> (N,) int64
     """
-    import numpy as np
-
     numbers = np.asarray(numbers)
     valence = np.zeros(len(numbers))
     aromatic = np.zeros(len(numbers), dtype=bool)

@@ -48,11 +48,12 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 
 from unite_mol.data.cache import cache_dir, fingerprint, save_npz_atomic
+from unite_mol.data.flat import FlatSplit
 from unite_mol.molecule import Molecule
 
 DEFAULT_SIZE = 2000
@@ -307,12 +308,14 @@ def load_arrays(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED, *, workers: 
 
 
 # ---------------------------------------------------------------------------------------------- access
-class DrugLikeSplit(Sequence[Molecule]):
+class DrugLikeSplit(FlatSplit):
     """One split of the drug-like set as a sequence of :class:`Molecule` built on access.
 
     Flat arrays for fast batching: ``numbers``, ``positions``, ``offsets`` (molecule ``k`` is
     ``offsets[k]:offsets[k+1]``), ``num_atoms``, ``smiles``, ``energy`` (MMFF94, kcal/mol).
     """
+
+    label = "drug-like"
 
     def __init__(self, name: str, data: dict[str, np.ndarray]):
         self.name = name
@@ -330,17 +333,7 @@ class DrugLikeSplit(Sequence[Molecule]):
         self.energy = data["energy"][rows]
         self.moses_row = data["moses_row"][rows]
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        k = int(i)
-        if k < 0:
-            k += len(self)
-        if not 0 <= k < len(self):
-            raise IndexError(f"drug-like {self.name} has {len(self)} molecules, index {i} is out of range")
+    def molecule(self, k: int) -> Molecule:
         s, e = self.offsets[k], self.offsets[k + 1]
         r = self._rows[k]
         b0, b1 = self._data["bond_offsets"][r], self._data["bond_offsets"][r + 1]
@@ -348,10 +341,6 @@ class DrugLikeSplit(Sequence[Molecule]):
                  "name": f"moses_{int(self.moses_row[k])}", "dataset": "druglike"}
         return Molecule(self.numbers[s:e], self.positions[s:e], self.charges[s:e],
                         self._data["bonds"][b0:b1].astype(np.int64), props)
-
-    def __iter__(self) -> Iterator[Molecule]:
-        for k in range(len(self)):
-            yield self[k]
 
     def __repr__(self) -> str:
         return f"DrugLikeSplit({self.name!r}, {len(self)} molecules, {int(self.num_atoms.sum())} atoms)"

@@ -27,11 +27,12 @@ import sys
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Sequence, overload
+
 
 import numpy as np
 
 from unite_mol import elements
+from unite_mol.data.flat import FlatSplit
 from unite_mol.data.cache import cache_dir, fingerprint, save_npz_atomic
 from unite_mol.molecule import Molecule
 
@@ -167,13 +168,15 @@ def _split() -> dict[str, np.ndarray]:
     return split
 
 
-class QM9Split(Sequence[Molecule]):
+class QM9Split(FlatSplit):
     """One split of QM9 as a sequence of :class:`Molecule` built on access.
 
     Flat arrays are exposed for fast batching: ``numbers`` and ``positions`` (all atoms concatenated),
     ``offsets`` (molecule ``k`` is ``offsets[k]:offsets[k+1]``), ``num_atoms``, ``smiles``, ``inchi``,
     ``gdb_index`` and ``properties`` (an ``(n, len(PROPERTY_COLUMNS))`` array).
     """
+
+    label = "QM9"
 
     def __init__(self, name: str, rows: np.ndarray, data: dict[str, np.ndarray]):
         self.name = name
@@ -189,31 +192,12 @@ class QM9Split(Sequence[Molecule]):
         self.gdb_index = data["gdb_index"][rows]
         self.properties = data["properties"][rows]
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @overload
-    def __getitem__(self, i: int) -> Molecule: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Molecule]: ...
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        k = int(i)
-        if k < 0:
-            k += len(self)
-        if not 0 <= k < len(self):
-            raise IndexError(f"QM9 {self.name} has {len(self)} molecules, index {i} is out of range")
+    def molecule(self, k: int) -> Molecule:
         s, e = self.offsets[k], self.offsets[k + 1]
         props = {"smiles": str(self.smiles[k]), "inchi": str(self.inchi[k]), "gdb_index": int(self.gdb_index[k]),
                  "name": f"gdb_{int(self.gdb_index[k])}", "dataset": "qm9"}
         props.update({c: float(v) for c, v in zip(PROPERTY_COLUMNS, self.properties[k])})
         return Molecule(self.numbers[s:e], self.positions[s:e], properties=props)
-
-    def __iter__(self) -> Iterator[Molecule]:
-        for k in range(len(self)):
-            yield self[k]
 
     def __repr__(self) -> str:
         return f"QM9Split({self.name!r}, {len(self)} molecules, {int(self.num_atoms.sum())} atoms)"
