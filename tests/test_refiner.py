@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from helpers import qm9_batch, tiny_mol_config, tiny_model
-from unite_mol import Molecule
 from unite_mol.core import UniteConfig, unite_loss
 from unite_mol.data import random_rotations
 from unite_mol.data.bond_labels import bond_matrix, compute_labels, molecule_bonds

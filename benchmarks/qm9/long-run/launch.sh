@@ -4,7 +4,7 @@
 # Usage: INIT=path/to/model BUDGET=80m RUN=runs/long bash benchmarks/qm9/long-run/launch.sh
 cd "$(dirname "$0")/../../.."
 : "${INIT:?set INIT to the model to continue from}" "${BUDGET:=80m}" "${RUN:=runs/long}" "${EXTRA:=}"
-export OMP_NUM_THREADS=2 UNITE_MOL_NO_PROGRESS=1
+export OMP_NUM_THREADS=${THREADS:-2} UNITE_MOL_NO_PROGRESS=1
 exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --init-from "$INIT" \
   --lr 1e-4 --warmup 20 --lr-schedule cosine-budget --budget "$BUDGET" --seed 0 \
   --ckpt-every 250 --log-every 25 --snapshots \
