@@ -1,14 +1,20 @@
-"""``python -m unite_mol.train``: train a molecule model (UNITE or one of its ablations) on QM9.
+"""``python -m unite_mol.train``: train a molecule model (UNITE, one of its ablations, or the two-stage
+VAE-latent baseline with ``--two-stage``) on QM9.
 
-A thin, validated CLI over typed configs (:class:`MolTrainConfig`, :class:`unite_mol.core.UniteConfig`,
-:class:`unite_mol.core.trainer.TrainConfig`). The run folder holds the resolved config, ``metrics.jsonl``,
+Training goes through :func:`unite_mol.core.entry.train_entry`, the one path every entry of every bench
+takes (random rotations as the augmentation of every entry). A thin, validated CLI over typed configs
+(:class:`MolTrainConfig`, :class:`unite_mol.core.UniteConfig`, :class:`unite_mol.core.trainer.TrainConfig`).
+The run folder holds the resolved config, ``metrics.jsonl``,
 ``loss.png``, ``eval.jsonl`` (held-out reconstruction at every checkpoint), ``checkpoint.pt`` (resume
-state) and ``model.pt`` + ``model.json`` (the EMA weights as a self-contained model, see
-:mod:`unite_mol.generation`). Running the same command on an existing run folder resumes it.
+state), ``entry.json`` (the entry's record: objective, steps and FLOPs per stage) and ``model.pt`` +
+``model.json`` (the EMA weights as a self-contained model, see :mod:`unite_mol.generation`). With
+``--two-stage`` the trainer's files of each stage are in ``stage1/`` and ``stage2/`` and the budget is split
+in half. Running the same command on an existing run folder resumes it.
 
 Examples::
 
     python -m unite_mol.train --run-dir runs/qm9 --preset GE-CPU --budget 60m
+    python -m unite_mol.train --run-dir runs/qm9-two-stage --preset GE-CPU --budget 60m --two-stage
     torchrun --nproc_per_node=8 -m unite_mol.train --run-dir runs/qm9-s --preset GE-S --device cuda
 """
 
@@ -25,9 +31,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stage_config
 from unite_mol.core.model import PRESETS, preset
-from unite_mol.core.unite import UniteConfig, UniteModel, unite_loss
-from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays, random_rotations, rotate
+from unite_mol.core.unite import UniteConfig, UniteModel
+from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
 from unite_mol.data.qm9 import QM9Split, data_fingerprint, qm9
 from unite_mol.generation import build_model, save_model
 from unite_mol.molecular import MoleculeConfig
@@ -55,6 +62,7 @@ class MolTrainConfig:
     local_weight: float = 0.0          # short-distance (< 2 A) loss weight, in units of (0.1 A)^2
     init_from: str | None = None       # start from a saved model's weights (new modules, e.g. a refiner, start fresh)
     snapshots: bool = False            # also keep a float16 copy of the model at every checkpoint (learning curves)
+    entry: str = "unite"               # one of unite_mol.core.entry.ENTRIES ("two-stage": the VAE-latent baseline)
     unite: UniteConfig = field(default_factory=UniteConfig)
 
     def __post_init__(self) -> None:
@@ -68,6 +76,13 @@ class MolTrainConfig:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.init_from is not None and self.latent_dim is not None:
             raise ValueError("latent_dim cannot be changed when starting from a saved model (--init-from)")
+        if self.entry not in ENTRIES:
+            raise ValueError(f"unknown entry {self.entry!r}; choose one of {list(ENTRIES)}")
+        if self.entry == "two-stage" and self.init_from is not None:
+            raise ValueError("the two-stage baseline trains its VAE from scratch; drop --init-from or --two-stage")
+        if self.entry == "two-stage" and not (self.unite.stop_grad and self.unite.shared_weights):
+            raise ValueError("--two-stage is its own objective; it cannot be combined with --no-stop-grad or "
+                             "--separate-weights")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -92,16 +107,6 @@ class EpochBatches(Sequence[MolBatch]):
         return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i], bond_labels=self.bond_labels)
 
 
-def make_loss_fn(cfg: MolTrainConfig):
-    def loss_fn(model: UniteModel, batch: MolBatch, generator: torch.Generator):
-        if cfg.rotate:
-            rot = random_rotations(len(batch), generator=generator, device=batch.positions.device)
-            batch = rotate(batch, rot)
-        return unite_loss(model, batch, generator, cfg.unite)
-
-    return loss_fn
-
-
 @torch.no_grad()
 def reconstruction_summary(model: UniteModel, batch: MolBatch, *, seed: int = 0) -> dict[str, float]:
     """Element accuracy, per-molecule exact-element rate and aligned coordinate RMSD on a held-out batch."""
@@ -121,13 +126,6 @@ def reconstruction_summary(model: UniteModel, batch: MolBatch, *, seed: int = 0)
     return {"val_elem_acc": float(np.mean(acc)), "val_exact_elements": float(np.mean(exact)),
             "val_rmsd_median_A": float(np.median(rmsd)), "val_rmsd_mean_A": float(np.mean(rmsd)),
             "val_rmsd_lt_0.1A": float(np.mean(np.array(rmsd) < 0.1))}
-
-
-def compile_in_place(model: UniteModel) -> None:
-    """``torch.compile`` the transformers without changing parameter names (``nn.Module.compile``)."""
-    for m in (model.ge, model.ge_denoise, model.decoder):
-        if m is not None:
-            m.compile(dynamic=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "process), else cosine")
     p.add_argument("--no-stop-grad", action="store_true", help="ablation: let the flow loss reach the clean latent")
     p.add_argument("--separate-weights", action="store_true", help="ablation: separate tokenizer and denoiser GEs")
+    p.add_argument("--two-stage", action="store_true",
+                   help="train the two-stage VAE-latent baseline instead (VAE, then a latent flow on its frozen "
+                        "latents; the budget is split in half; same augmentation, flow settings and conditions)")
     p.add_argument("--no-rotate", action="store_true", help="disable random-rotation augmentation")
     p.add_argument("--no-descriptors", action="store_true", help="disable the e3nn neighbourhood descriptors")
     p.add_argument("--seed", type=int, default=0, help="seed for data order, noise and initialisation")
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
-                             snapshots=args.snapshots)
+                             snapshots=args.snapshots, entry=entry_name(args))
         schedule = args.lr_schedule
         if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
             single = int(os.environ.get("WORLD_SIZE", "1")) == 1
@@ -205,10 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary = train(cfg, tcfg, args.run_dir)
+    _, record = train(cfg, tcfg, args.run_dir)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(final_message(summary, Path(args.run_dir)))
+        if record["stopped"] == "signal" and record["stopped_in"] == "stage1":
+            print("stopped by a signal during stage 1 (checkpointed); run the same command again to resume",
+                  file=sys.stderr)
+            return 130
+        print(final_message({**record["stages"][-1], "elapsed_s": record["elapsed_s"]}, Path(args.run_dir)))
     return 0
+
+
+def entry_name(args: argparse.Namespace) -> str:
+    """The entry the flags ask for (both ablation flags together: ``unite`` with both switches set)."""
+    if args.two_stage:
+        return "two-stage"
+    if args.no_stop_grad != args.separate_weights:
+        return "unite-no-stopgrad" if args.no_stop_grad else "unite-separate"
+    return "unite"
 
 
 def final_message(summary: dict[str, Any], run_dir: Path) -> str:
@@ -225,9 +239,9 @@ def final_message(summary: dict[str, Any], run_dir: Path) -> str:
                "resumes)"))
 
 
-def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
-    """Train (or resume) a molecule model; returns the trainer's summary."""
-    from unite_mol.core.trainer import Trainer
+def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
+    """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
+    from unite_mol.data import random_rotation  # looked up per run, as the bench does
 
     run_dir = Path(run_dir)
     data = qm9("train")
@@ -236,17 +250,17 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
     decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
                          local_weight=cfg.local_weight)
     if cfg.init_from is not None:
-        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=cfg.unite.shared_weights)
+        shared = entry_objective(cfg.entry, cfg.unite).shared_weights
+        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared)
         ge_cfg, mol_cfg = model.config, model.adapter.config
+        build: Any = model
     else:
         overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
         ge_cfg = preset(cfg.preset, **overrides)
         mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
                                            use_descriptors=cfg.use_descriptors, **decoder_stage)
-        model = build_model(ge_cfg, mol_cfg, shared_weights=cfg.unite.shared_weights)
+        build = lambda **arch: build_model(ge_cfg, mol_cfg, **arch)  # noqa: E731
         init_info = None
-    if cfg.compile:
-        compile_in_place(model)
     sampler = BucketBatchSampler(data.num_atoms, cfg.batch_size, seed=tcfg.seed)
     bond_labels = None
     if cfg.bond_head:
@@ -255,6 +269,8 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
         bond_labels = qm9_bond_labels("train")
     eval_rows = np.arange(min(cfg.eval_molecules, len(valid)))
     eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, eval_rows)
+    objective = (two_stage_config(cfg.unite) if cfg.entry == "two-stage"
+                 else entry_objective(cfg.entry, cfg.unite)).to_dict()
     meta = {"config": {"molecule_training": cfg.to_dict(), "ge": ge_cfg.to_dict(), "molecule": mol_cfg.to_dict(),
                        "init_from": init_info}}
 
@@ -266,16 +282,16 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> dict[str, Any]:
             fh.write(json.dumps(summary) + "\n")
         extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
                               "data_fingerprint": data_fingerprint(),
-                              "objective": cfg.unite.to_dict(), "batch_size": cfg.batch_size, "rotate": cfg.rotate,
-                              "init_from": init_info},
+                              "entry": cfg.entry, "objective": objective, "batch_size": cfg.batch_size,
+                              "rotate": cfg.rotate, "init_from": init_info},
                  "eval": summary}
         save_model(run_dir / "model", ema.cpu(), extra=extra)
         if cfg.snapshots:
             save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
-    trainer = Trainer(model, make_loss_fn(cfg), lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels),
-                      tcfg, run_dir, extra_state=meta, on_checkpoint=on_checkpoint)
-    return trainer.fit()
+    return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
+                       unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=random_rotation if cfg.rotate else None,
+                       compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
 
 
 def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True

@@ -12,7 +12,8 @@ Presets:
     reported), then evaluate each the same way:
     ``unite`` (shared weights + stop-gradient), ``unite-no-stopgrad``, ``unite-separate`` (separate
     tokenizer and denoiser weights) and ``two-stage`` (VAE for half the budget, then a latent flow model
-    on its frozen latents for the other half).
+    on its frozen latents for the other half), all through :func:`unite_mol.core.entry.train_entry`
+    (same random rotations, flow settings and FLOPs accounting for every entry).
 
 Every run writes a results folder (``--out``, default ``runs/bench-results/qm9-<preset>-<date>``, which git
 ignores; pass ``--out benchmarks/...`` to keep results) with
@@ -36,6 +37,7 @@ from typing import Any
 from unite_mol.bench.qm9_eval import data_row, generation_eval, reconstruction_eval
 from unite_mol.bench.qm9_train import train_entry
 from unite_mol.bench.report import plot_curves, write_results
+from unite_mol.core.entry import ENTRIES
 from unite_mol.data.qm9 import training_smiles
 from unite_mol.runtime import machine_info, parse_duration
 
@@ -59,7 +61,6 @@ PRESETS = {
     "cpu": Preset("cpu", "GE-CPU", budget_s=900, batch_size=128, samples=1000, recon=1000, steps=50),
     "gpu": Preset("gpu", "GE-S", budget_s=1800, batch_size=512, samples=10_000, recon=10_000, steps=50, lr=5e-4, flow_copies=4),
 }
-ENTRIES = ("unite", "unite-no-stopgrad", "unite-separate", "two-stage")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,10 @@ Stage 1 trains a VAE: the encoder is the GE's tokenization pass, whose output is
 with a log-variance head on its hidden states; latents ``z = mu + sigma * eps`` go through the same
 decoder and heads; loss = reconstruction + ``kl_weight`` * KL(q(z|x) || N(0, I)).
 Stage 2 freezes the VAE and trains a separate GE (the denoiser) with the rectified-flow loss on
-posterior samples. Generation is then exactly UNITE's: integrate the flow with the denoiser, decode.
+posterior samples, with the batch's conditions (class ids) dropped to the null id at UNITE's rate, and
+UNITE's time distribution (:func:`unite_mol.core.unite.flow_times`). Generation is then exactly
+UNITE's: integrate the flow with the denoiser, decode. :mod:`unite_mol.core.entry` derives this config
+from the UNITE entry's, so both are trained on the same terms.
 
 The model is a :class:`unite_mol.core.UniteModel` with ``shared_weights=False, vae=True``.
 """
@@ -16,8 +19,8 @@ from typing import Any
 
 import torch
 
-from unite_mol.core.flow import flow_loss, interpolate, sample_time
-from unite_mol.core.unite import UniteModel, _randn_like
+from unite_mol.core.flow import flow_loss, interpolate
+from unite_mol.core.unite import Tokens, UniteModel, _randn_like, dropped_conditions, flow_times
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class TwoStageConfig:
     time_shift: float = 1.0
     time_mean: float = 0.0
     time_std: float = 1.0
+    time_uniform_frac: float = 0.0    # as UniteConfig's: a fraction of flow times from U[time_uniform_min, 1]
+    time_uniform_min: float = 0.8
+    cond_dropout: float = 0.1         # as UniteConfig's: condition ids dropped to the null id (guidance)
 
     def __post_init__(self) -> None:
         if self.kl_weight < 0:
@@ -35,6 +41,12 @@ class TwoStageConfig:
             raise ValueError(f"TwoStageConfig.flow_copies must be >= 1, got {self.flow_copies}")
         if not self.time_shift > 0:
             raise ValueError(f"TwoStageConfig.time_shift must be > 0, got {self.time_shift}")
+        if not 0 <= self.time_uniform_frac <= 1:
+            raise ValueError(f"TwoStageConfig.time_uniform_frac must be in [0, 1], got {self.time_uniform_frac}")
+        if not 0 <= self.time_uniform_min < 1:
+            raise ValueError(f"TwoStageConfig.time_uniform_min must be in [0, 1), got {self.time_uniform_min}")
+        if not 0 <= self.cond_dropout < 1:
+            raise ValueError(f"TwoStageConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,10 +57,12 @@ def _check(model: UniteModel) -> None:
         raise ValueError("the two-stage objective needs a UniteModel built with vae=True")
 
 
-def posterior(model: UniteModel, batch: Any, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Encoder posterior: (mu, logvar, mask), each (B, N, d) except mask (B, N)."""
+def posterior(model: UniteModel, batch: Any, generator: torch.Generator, *,
+              tokens: Tokens | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encoder posterior: (mu, logvar, mask), each (B, N, d) except mask (B, N); ``tokens``: the batch's
+    already embedded tokens (else embedded here)."""
     _check(model)
-    tokens = model.adapter.embed(batch)
+    tokens = model.adapter.embed(batch) if tokens is None else tokens
     mask = tokens.mask
     noise = torch.randn(*mask.shape, model.config.latent_dim, generator=generator,
                         device=generator.device).to(mask.device) * mask.unsqueeze(-1)
@@ -72,18 +86,20 @@ def vae_loss(model: UniteModel, batch: Any, generator: torch.Generator,
 
 def latent_flow_loss(model: UniteModel, batch: Any, generator: torch.Generator,
                      cfg: TwoStageConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Stage 2: flow loss of the denoiser GE on posterior samples of the frozen VAE."""
+    """Stage 2: flow loss of the denoiser GE on posterior samples of the frozen VAE, conditioned on the
+    batch's condition ids (dropped to the null id with probability ``cfg.cond_dropout``), as UNITE's."""
     with torch.no_grad():
-        mu, logvar, mask = posterior(model, batch, generator)
+        tokens = model.adapter.embed(batch)
+        mu, logvar, mask = posterior(model, batch, generator, tokens=tokens)
         z0 = (mu + torch.exp(0.5 * logvar) * _randn_like(mu, generator)) * mask.unsqueeze(-1)
     k = cfg.flow_copies
     b = mask.shape[0]
     target = z0.repeat(k, 1, 1)                                                       # (kB, N, d)
     mk = mask.repeat(k, 1)                                                            # (kB, N)
-    t = sample_time(k * b, generator=generator, shift=cfg.time_shift, mean=cfg.time_mean, std=cfg.time_std,
-                    device=mask.device)                                               # (kB,)
+    t = flow_times(k * b, generator, cfg, mask.device)                                # (kB,)
     z_t = interpolate(target, _randn_like(target, generator) * mk.unsqueeze(-1), t)   # (kB, N, d)
-    fl = flow_loss(model.denoise(z_t, t, mk), target, z_t, t, mk)
+    cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.denoiser.null_condition)  # (kB,)
+    fl = flow_loss(model.denoise(z_t, t, mk, cond), target, z_t, t, mk)
     return fl, {"flow": float(fl.detach()), "latent_std": float(z0[mask].float().std())}
 
 

@@ -152,6 +152,29 @@ def _rand(n: int, generator: torch.Generator, device) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=generator.device).to(device)
 
 
+def flow_times(n: int, generator: torch.Generator, cfg: Any, device) -> torch.Tensor:
+    """Training times of the flow loss: logit-normal (``cfg.time_mean``, ``time_std``), shifted by
+    ``time_shift``; a ``time_uniform_frac`` of them from U[``time_uniform_min``, 1] instead (the clean end,
+    where bond-length precision is made). Shared by UNITE and the two-stage baseline.  -> (n,)"""
+    t = sample_time(n, generator=generator, shift=cfg.time_shift, mean=cfg.time_mean, std=cfg.time_std,
+                    device=device)                                          # (n,)
+    if cfg.time_uniform_frac > 0:
+        near = cfg.time_uniform_min + (1 - cfg.time_uniform_min) * _rand(n, generator, device)
+        t = torch.where(_rand(n, generator, device) < cfg.time_uniform_frac, near, t)
+    return t
+
+
+def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.Generator, dropout: float,
+                       null: int) -> torch.Tensor | None:
+    """The batch's condition ids for ``copies`` denoising copies, each replaced by the ``null`` id with
+    probability ``dropout`` (classifier-free guidance); None (no condition) stays None.  -> (copies*B,)"""
+    if cond is None:
+        return None
+    cond = cond.repeat(copies)                                              # (kB,)
+    drop = _rand(cond.shape[0], generator, cond.device) < dropout           # (kB,)
+    return torch.where(drop, torch.full_like(cond, null), cond)
+
+
 def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: UniteConfig) -> dict[str, Any]:
     """The objective's parts: ``recon`` and ``flow`` losses, the clean latent ``z0`` and ``logs``."""
     tokens = model.adapter.embed(batch)
@@ -180,18 +203,10 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         k = cfg.flow_copies
         target = (z0.detach() if cfg.stop_grad else z0).repeat(k, 1, 1)    # (kB, N, d)
         mk = mask.repeat(k, 1)                                              # (kB, N)
-        t = sample_time(k * b, generator=generator, shift=cfg.time_shift, mean=cfg.time_mean,
-                        std=cfg.time_std, device=dev)                       # (kB,)
-        if cfg.time_uniform_frac > 0:   # extra mass at the clean end, where bond-length precision is made
-            near = cfg.time_uniform_min + (1 - cfg.time_uniform_min) * _rand(k * b, generator, dev)
-            t = torch.where(_rand(k * b, generator, dev) < cfg.time_uniform_frac, near, t)
+        t = flow_times(k * b, generator, cfg, dev)                          # (kB,)
         eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
         z_t = interpolate(target, eps, t)                                   # (kB, N, d)
-        cond = None
-        if tokens.cond is not None:
-            cond = tokens.cond.repeat(k)
-            drop = _rand(k * b, generator, dev) < cfg.cond_dropout
-            cond = torch.where(drop, torch.full_like(cond, model.ge.null_condition), cond)
+        cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.ge.null_condition)  # (kB,)
         x_pred = model.denoise(z_t, t, mk, cond)                            # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())

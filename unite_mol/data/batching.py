@@ -123,6 +123,12 @@ def rotate(batch: MolBatch, rotations: torch.Tensor) -> MolBatch:
     return MolBatch(batch.numbers, pos * batch.mask.unsqueeze(-1), batch.mask, batch.bonds)
 
 
+def random_rotation(batch: MolBatch, generator: torch.Generator) -> MolBatch:
+    """The molecules' training augmentation: each molecule turned by its own uniformly random rotation
+    drawn from ``generator`` (the ``augment`` of :func:`unite_mol.core.entry.train_entry`)."""
+    return rotate(batch, random_rotations(len(batch), generator=generator, device=batch.positions.device))
+
+
 class BucketBatchSampler:
     """Batches of similar-sized molecules, reshuffled every epoch, deterministic given (seed, epoch).
 

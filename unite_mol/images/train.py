@@ -1,4 +1,8 @@
-"""``python -m unite_mol.images.train``: UNITE (or the two-stage baseline) on images, same trainer as molecules.
+"""``python -m unite_mol.images.train``: UNITE (or the two-stage baseline) on images, same path as molecules.
+
+Training goes through :func:`unite_mol.core.entry.train_entry`, as for every entry of every domain: the
+two-stage denoiser sees the class ids with UNITE's condition dropout, FLOPs of both stages are counted
+(``entry.json``), and with ``--budget`` the two-stage baseline gets half of it per stage.
 
 Data: ``--data fashion-mnist`` (the Debian package's IDX files) or a folder in the ImageNet layout
 (``PATH/<class>/*.JPEG``). The run folder gets the trainer's files plus ``model.pt``/``model.json`` (EMA
@@ -46,9 +50,10 @@ def load_data(spec: str, image_size: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from unite_mol.core import TwoStageConfig, UniteConfig, freeze_vae, latent_flow_loss, unite_loss, vae_loss
-    from unite_mol.core.trainer import TrainConfig, Trainer
-    from unite_mol.images.adapter import ImageBatch, build_image_model
+    from unite_mol.core.entry import train_entry
+    from unite_mol.core.trainer import TrainConfig
+    from unite_mol.core.unite import UniteConfig
+    from unite_mol.images.adapter import IMAGE_PRESETS, ImageBatch, build_image_model
     from unite_mol.images.data import ImageBatches
     from unite_mol.images.io import save_image_model
     from unite_mol.images.sample import write_grids
@@ -57,38 +62,36 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         budget = parse_duration(args.budget) if args.budget else None
-        tcfg = TrainConfig(steps=args.steps, budget_s=None if budget is None else (budget / 2 if args.two_stage else budget),
-                           lr=args.lr, seed=args.seed, lr_schedule="cosine" if budget is None else "cosine-budget", device=args.device, amp=args.amp, ckpt_every=args.ckpt_every)
+        tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, seed=args.seed,
+                           lr_schedule="cosine" if budget is None else "cosine-budget", device=args.device,
+                           amp=args.amp, ckpt_every=args.ckpt_every)
+        ucfg = UniteConfig(flow_copies=args.flow_copies)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    torch.manual_seed(args.seed)
-    model = build_image_model(args.preset, vae=args.two_stage)
-    images, labels = load_data(args.data, model.adapter.config.image_size)
-    batches = lambda epoch: ImageBatches(images, labels, args.batch_size, seed=args.seed, epoch=epoch)  # noqa: E731
-    probe = ImageBatch(images[:16], labels[:16])
+    entry = "two-stage" if args.two_stage else "unite"
+    images, labels = load_data(args.data, IMAGE_PRESETS[args.preset][0].image_size)
     run = Path(args.run_dir)
+    torch.manual_seed(args.seed)
+
+    def build(*, shared_weights: bool, vae: bool):  # the image models: shared weights unless a VAE
+        return build_image_model(args.preset, vae=vae)
+
+    def batches(epoch: int):
+        return ImageBatches(images, labels, args.batch_size, seed=args.seed, epoch=epoch)
 
     def on_checkpoint(trainer) -> None:
         ema = uncompiled(trainer.ema_model()).cpu().eval()
         save_image_model(run / "model", ema, extra={"training": {"step": trainer.step, "elapsed_s": trainer.elapsed,
                                                                   "data": args.data, "two_stage": args.two_stage}})
-        write_grids(ema, probe, trainer.run_dir)
+        write_grids(ema, ImageBatch(images[:16], labels[:16]), trainer.run_dir)
 
-    if args.two_stage:
-        ts = TwoStageConfig(flow_copies=args.flow_copies)
-        t1 = Trainer(model, lambda m, b, g: vae_loss(m, b, g, ts), batches, tcfg, run / "stage1")
-        if t1.fit()["stopped"] == "signal":  # interrupted: stage 1 is checkpointed; do not start stage 2
-            print("stopped by a signal during stage 1; run the same command again to resume", file=sys.stderr)
-            return 130
-        model = t1.ema_model()
-        freeze_vae(model)
-        t2 = Trainer(model, lambda m, b, g: latent_flow_loss(m, b, g, ts), batches, tcfg, run / "stage2",
-                     on_checkpoint=lambda tr: (on_checkpoint(tr)))
-        t2.fit()
-    else:
-        ucfg = UniteConfig(flow_copies=args.flow_copies)
-        Trainer(model, lambda m, b, g: unite_loss(m, b, g, ucfg), batches, tcfg, run, on_checkpoint=on_checkpoint).fit()
+    # images get no augmentation (none was ever applied here); every entry goes through the same function
+    _, record = train_entry(build, batches, entry=entry, unite=ucfg, train=tcfg, run_dir=run,
+                            on_checkpoint=on_checkpoint)
+    if record["stopped"] == "signal" and record["stopped_in"] == "stage1":
+        print("stopped by a signal during stage 1; run the same command again to resume", file=sys.stderr)
+        return 130
     return 0
 
 
