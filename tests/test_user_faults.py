@@ -387,3 +387,18 @@ def test_cli_writes_a_csv_table(saved, tmp_path, monkeypatch):
                      "--bonds", "edm"]) == 0
     t = pd.read_csv(out)
     assert len(t) == 3 and {"smiles", "formula", "valid", "reason", "MolWt"} <= set(t.columns)
+
+
+def test_num_heavy_atoms_is_exact_in_the_output_and_reproducible():
+    model = tiny_model().eval()
+    kw = dict(seed=0, steps=2, model=model, bonds="edm", precision="fp32", progress=False)
+    everything = generate(60, **kw)
+    counts = [int((m.numbers > 1).sum()) for m in everything]
+    k = max(set(counts), key=counts.count)                       # the tiny model's commonest heavy count
+    picked = generate(3, num_heavy_atoms=k, **kw)
+    assert all(int((m.numbers > 1).sum()) == k for m in picked)
+    assert [m.properties["sample_index"] for m in picked] == [i for i, c in enumerate(counts) if c == k][:3]
+    with pytest.raises(ValueError, match="cannot hold"):
+        generate(1, num_heavy_atoms=9, num_atoms=5, **kw)
+    with pytest.raises(ValueError, match="num_heavy_atoms"):
+        generate(1, num_heavy_atoms=0, **kw)

@@ -240,7 +240,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              bonds: str | None = "auto", device: str | torch.device = "auto",
              precision: str = "auto", relax: bool = False, first_index: int = 0,
              progress: bool | Callable[[int], None] = True, valid_only: bool = False,
-             max_draws: int | None = None) -> list[Molecule]:
+             num_heavy_atoms: int | None = None, max_draws: int | None = None) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -275,7 +275,12 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
             drawing more samples until ``n`` are found; each molecule records ``properties["drawn"]``, the
             number of samples it took to find the ``n`` (up to the last one kept). Needs bonds and an int or
             ``None`` ``num_atoms``.
-        max_draws: with ``valid_only``, give up after this many samples (default ``max(100, 50 * n)``).
+        num_heavy_atoms: keep only samples with exactly this many non-hydrogen atoms. Exact in the output,
+            reached by rejection sampling: the model is not conditioned on it (total atom counts are still
+            drawn from the training histogram, or ``num_atoms``), so a rare count costs many draws; each
+            molecule records ``properties["drawn"]`` as with ``valid_only`` (the two combine).
+        max_draws: with ``valid_only`` or ``num_heavy_atoms``, give up after this many samples (default
+            ``max(100, 50 * n)``).
 
     Returns:
         ``Molecule`` objects (convert with ``.to_rdkit()`` / ``.to_ase()``); each carries
@@ -297,8 +302,13 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         raise ValueError("relax=True needs bonds; pass bonds='auto' (or a perception method)")
     if valid_only and bonds is None:
         raise ValueError("valid_only=True judges molecules by their bonds; pass bonds='auto' (or a method)")
-    if valid_only and num_atoms is not None and not isinstance(num_atoms, (int, np.integer)):
-        raise ValueError("valid_only=True draws more samples than n, so num_atoms must be an int or None")
+    filtered = valid_only or num_heavy_atoms is not None
+    if num_heavy_atoms is not None:
+        _check_int("num_heavy_atoms", num_heavy_atoms, 1)
+        if isinstance(num_atoms, (int, np.integer)) and num_atoms < num_heavy_atoms:
+            raise ValueError(f"num_atoms={num_atoms} cannot hold num_heavy_atoms={num_heavy_atoms}")
+    if filtered and num_atoms is not None and not isinstance(num_atoms, (int, np.integer)):
+        raise ValueError("valid_only / num_heavy_atoms draw more samples than n, so num_atoms must be an int or None")
     if max_draws is not None:
         _check_int("max_draws", max_draws, max(n, 1))
     if model is not None and not isinstance(model, (str, Path, UniteModel)):
@@ -338,7 +348,12 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
             out.append(m)
         return out
 
-    if not valid_only:
+    def keep(m: Molecule) -> bool:
+        if num_heavy_atoms is not None and int((m.numbers > 1).sum()) != num_heavy_atoms:
+            return False
+        return not (valid_only and m.invalid_reason())
+
+    if not filtered:
         mols = make(n, first_index, progress)
     else:
         limit = max_draws if max_draws is not None else max(100, 50 * n)
@@ -347,12 +362,12 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         try:
             while len(mols) < n:
                 if drawn >= limit:
-                    raise ValueError(f"valid_only: {len(mols)} usable molecules of {n} after {drawn} samples "
-                                     f"(max_draws={limit}); raise max_draws or check the model")
+                    raise ValueError(f"valid_only / num_heavy_atoms: {len(mols)} molecules of {n} kept after "
+                                     f"{drawn} samples (max_draws={limit}); raise max_draws or check the model")
                 rate = max(len(mols) / drawn, 0.05) if drawn else 1.0
                 count = min(limit - drawn, max(1, int(np.ceil((n - len(mols)) / rate))))
                 for m in make(count, first_index + drawn, False):
-                    if len(mols) < n and not m.invalid_reason():
+                    if len(mols) < n and keep(m):
                         mols.append(m)
                         if update is not None:
                             update(1)
