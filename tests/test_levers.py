@@ -26,3 +26,7 @@ def test_levers_scores_models_and_keeps_protocols_apart(tmp_path, monkeypatch):
     assert rows[0]["train_steps"] == 3
     assert (out / "generation.png").stat().st_size > 1000 and (out / "results.md").read_text().count("|") > 10
     assert levers.main(["no-equals-sign"]) == 2
+    rc = levers.main([f"headed={tmp_path / 'headed'}", "--samples", "3", "--recon", "0", "--relax",
+                      "--out", str(tmp_path / "relaxed")])
+    rows = json.loads((tmp_path / "relaxed" / "results.json").read_text())
+    assert rc == 0 and [r["name"] for r in rows] == ["headed", "headed + MMFF"] and "relaxed" in rows[1]

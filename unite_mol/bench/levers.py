@@ -4,7 +4,8 @@ For every model: ``generate()`` at its defaults (seed, 25 Heun steps, bonds from
 it has one), scored with the EDM protocol (bonds from distances) and Open Babel's perception, plus the
 predicted-bond protocol (``bonds/...``, aromatic-aware valences) for models with a bond head — each
 protocol in its own columns, never mixed; reconstruction of QM9 test molecules; and what the model file
-says about its training (steps, seconds, objective). Writes ``results.json``, ``results.md``,
+says about its training (steps, seconds, objective). With ``--relax``, the same samples after MMFF94
+relaxation on their bonds are scored as a row of their own (``NAME + MMFF``), never inside the raw row. Writes ``results.json``, ``results.md``,
 ``results.csv``, ``machine.json`` and ``generation.png`` (rates per model in the order given: a learning
 curve when the models are a run's snapshots) into ``--out``.
 
@@ -43,8 +44,12 @@ COLUMNS = (
 )
 
 
-def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, reference: set[str]) -> dict[str, Any]:
-    """One row: generation (all protocols that apply), reconstruction and the model's training record."""
+def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, reference: set[str],
+                relax: bool = False) -> list[dict[str, Any]]:
+    """One row: generation (all protocols that apply), reconstruction and the model's training record; with
+    ``relax`` a second row, ``NAME + MMFF``: the same samples after MMFF94 relaxation on their bonds."""
+    import hashlib
+
     from unite_mol.generation import generate, load_model
     from unite_mol.metrics import evaluate
 
@@ -55,8 +60,6 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     gen_s = time.time() - t0
     protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
     res = evaluate(mols, reference=reference, protocols=protocols)
-    import hashlib
-
     pt = Path(path) if str(path).endswith(".pt") else Path(f"{path}.pt")
     row: dict[str, Any] = {"name": name, "model": str(path), "weights_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
                            "generate_s": round(gen_s, 1), "samples": samples,
@@ -67,7 +70,17 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     training = model.meta.get("training", {})
     row.update(train_steps=training.get("step"), train_s=round(float(training.get("elapsed_s") or 0.0)),
                objective=training.get("objective"), init_from=training.get("init_from"))
-    return row
+    if not relax:
+        return [row]
+    from unite_mol.relax import relax as relax_molecules
+
+    t0 = time.time()
+    relaxed = relax_molecules(mols)
+    done = sum(bool(m.properties.get("relaxed")) for m in relaxed)
+    res = evaluate(relaxed, reference=reference, protocols=protocols)
+    extra = {"name": f"{name} + MMFF", "model": str(path), "samples": samples, "relaxed": done,
+             "relax_s": round(time.time() - t0, 1), **{f"gen/{k}": v for k, v in res.metrics.items()}}
+    return [row, extra]
 
 
 def _fmt(v: Any, pct: bool) -> str:
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")
+    p.add_argument("--relax", action="store_true",
+                   help="also score each model's samples after MMFF94 relaxation, as a separate row (NAME + MMFF)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="runs/levers-eval", help="results folder")
     args = p.parse_args(argv)
@@ -152,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in pairs:
         t0 = time.time()
         try:
-            rows.append(score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
-                                    reference=reference))
+            rows += score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
+                                reference=reference, relax=args.relax)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2
