@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model path (default: the shipped model)")
     p.add_argument("--n", type=int, default=24, help="molecules")
     p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm"],
+                   help="bonds drawn: the model's bond head (auto, when it has one) or perceived from 3D")
     args = p.parse_args(argv)
 
     from rdkit import Chem
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from unite_mol import generate
 
-    mols = generate(args.n, seed=args.seed, model=args.model, bonds="openbabel")
+    mols = generate(args.n, seed=args.seed, model=args.model, bonds=args.bonds)
     pics, legends = [], []
     for k, m in enumerate(mols):
         rd = m.to_rdkit(sanitize=False)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         legends.append(f"#{k} {m.formula}: {status}")
     img = Draw.MolsToGridImage(pics, molsPerRow=6, subImgSize=(260, 220), legends=legends)
     img.save(args.out)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} (bonds: {mols[0].properties.get('bonds_from') if mols else args.bonds})")
     return 0
 
 
