@@ -31,7 +31,7 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
-from unite_mol.refiner import GeometryRefiner, bond_loss, bonds_from_logits
+from unite_mol.refiner import GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ class MoleculeAdapter(nn.Module):
         dp = (pred[:, :, None] - pred[:, None]).pow(2).sum(-1).add(1e-8).sqrt()   # (B, N, N)
         dt = (target[:, :, None] - target[:, None]).pow(2).sum(-1).add(1e-8).sqrt()
         dist = ((dp - dt).pow(2) * pm).sum() / pm.sum()
-        short = pm * (dt * self.config.coord_scale < 2.0).float() * (1 - torch.eye(m.shape[1], device=m.device))
+        short = pair_mask(m.bool()).float() * (dt * self.config.coord_scale < 2.0).float()   # (B, N, N) i != j
         local = ((dp - dt).pow(2) * short).sum() / short.sum().clamp(min=1) * (self.config.coord_scale / 0.1) ** 2
         return coord, dist, local
 

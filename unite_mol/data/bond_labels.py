@@ -26,7 +26,7 @@ def molecule_bonds(numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Bond rows (M, 3) ``(i, j, order)`` of one molecule: Open Babel orders, RDKit aromaticity."""
     from rdkit import Chem
 
-    from unite_mol.bonds import openbabel_bond_rows, openbabel_obmol
+    from unite_mol.bonds import _rdkit_bond_rows, openbabel_bond_rows, openbabel_obmol
     from unite_mol.molecule import Molecule
 
     rows, charges = openbabel_bond_rows(openbabel_obmol(numbers, positions))
@@ -38,12 +38,9 @@ def molecule_bonds(numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
         Chem.SanitizeMol(rd)
     except Exception:  # noqa: BLE001  RDKit raises several types; an unsanitisable molecule keeps kekulé orders
         return rows
-    out = []
-    for b in rd.GetBonds():
-        i, j = sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
-        order = 4 if b.GetIsAromatic() else int(round(b.GetBondTypeAsDouble()))
-        out.append((i, j, order))
-    return np.array(sorted(out), dtype=np.int64).reshape(-1, 3)
+    rows = _rdkit_bond_rows(rd)                                        # aromatic bonds are order 4 after sanitising
+    rows[:, :2].sort(axis=1)                                           # i < j
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
 
 
 def compute_labels(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarray, *,
