@@ -49,7 +49,8 @@ METHODS = ("heun", "euler")
 def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
                 vae: bool = False) -> UniteModel:
     """A fresh molecule model: UNITE (default), its separate-weights ablation, or the two-stage VAE baseline."""
-    adapter = MoleculeAdapter(mol_config, ge_config.width, ge_config.decoder_width)
+    adapter = MoleculeAdapter(mol_config, ge_config.width, ge_config.decoder_width,
+                              pair_features=ge_config.pair_features)
     return UniteModel(adapter, ge_config, shared_weights=shared_weights, vae=vae)
 
 
@@ -219,7 +220,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 mask[r, : counts[i]] = True
             z, mask = z.to(device), mask.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                z1 = sample(lambda zt, t: model.denoise(zt, t, mask), z, steps=steps, method=method,
+                z1 = sample(model.sampling_denoiser(mask), z, steps=steps, method=method,
                             shift=time_shift)
             z1 = z1.float()
             dec = model.decode(z1, mask)

@@ -34,6 +34,10 @@ from unite_mol.data.batching import MolBatch
 from unite_mol.refiner import GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
 
 
+#: range of the distance basis of the GE's pair features (Angstrom)
+PAIR_MIN_A, PAIR_MAX_A = 0.5, 4.5
+
+
 @dataclass(frozen=True)
 class MoleculeConfig:
     """Molecule-adapter settings. ``coord_scale`` and ``atom_count_hist`` are statistics of the data."""
@@ -166,9 +170,10 @@ class NeighbourhoodDescriptors(nn.Module):
 class MoleculeAdapter(nn.Module):
     """Molecules <-> latent token sets for :class:`unite_mol.core.UniteModel`."""
 
-    def __init__(self, config: MoleculeConfig, width: int, decoder_width: int):
+    def __init__(self, config: MoleculeConfig, width: int, decoder_width: int, *, pair_features: int = 0):
         super().__init__()
         self.config = config
+        self.pair_features = pair_features      # K of the GE's pair door (GEConfig.pair_features); 0 = unused
         lookup = torch.full((elements.MAX_Z + 1,), -1, dtype=torch.long)
         lookup[list(config.elements)] = torch.arange(len(config.elements))
         self.register_buffer("z_to_token", lookup, persistent=False)
@@ -213,7 +218,26 @@ class MoleculeAdapter(nn.Module):
         h = self.elem_embed(ids) + self.coord_in(x)                               # (B, N, W)
         if self.descriptors is not None:
             h = h + self.descriptors(ids, batch.positions, mask)                  # (B, N, W)
-        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1))
+        pair = self.pair_geometry(batch.positions, mask) if self.pair_features > 0 else None
+        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1), pair=pair)
+
+    def pair_geometry(self, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pair features of a geometry for the GE's attention: Gaussian basis of the distances (Angstrom,
+        ``pair_features`` centres from 0.5 to 4.5 A), zero on the diagonal and at padded pairs.
+        positions (B, N, 3) Angstrom -> (B, N, N, K). Invariant to rotations and translations."""
+        k = self.pair_features
+        with torch.autocast(device_type=positions.device.type, enabled=False):
+            x = positions.float()
+            d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-12).sqrt()       # (B, N, N)
+            centres = torch.linspace(PAIR_MIN_A, PAIR_MAX_A, k, device=x.device)    # (K,)
+            width = (PAIR_MAX_A - PAIR_MIN_A) / max(k - 1, 1)
+            g = torch.exp(-0.5 * ((d[..., None] - centres) / width) ** 2)           # (B, N, N, K)
+            return g * pair_mask(mask).unsqueeze(-1).to(g.dtype)
+
+    def feedback(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pair features of the coordinates the decoder's coordinate head reads from hidden states ``h``
+        (the trunk's, before any refiner: cheap enough for every sampling step).  -> (B, N, N, K)"""
+        return self.pair_geometry(self.coord_head(h).float() * self.config.coord_scale * mask.unsqueeze(-1), mask)
 
     def slot_pos(self, mask: torch.Tensor) -> None:
         return None

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stage_config
-from unite_mol.core.model import PRESETS, preset
+from unite_mol.core.model import PRESETS, GEConfig, preset
 from unite_mol.core.unite import UniteConfig, UniteModel
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
 from unite_mol.data.qm9 import QM9Split, data_fingerprint, qm9
@@ -50,6 +50,8 @@ class MolTrainConfig:
 
     preset: str = "GE-CPU"
     latent_dim: int | None = None      # override the preset's per-atom latent width
+    self_cond: bool = False            # the denoiser reads its previous clean-latent estimate
+    pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     dataset: str = "qm9"
     batch_size: int = 128
     rotate: bool = True                # random rotation augmentation
@@ -74,6 +76,8 @@ class MolTrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.latent_dim is not None and self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.pair_features < 0:
+            raise ValueError(f"pair_features must be >= 0, got {self.pair_features}")
         if self.init_from is not None and self.latent_dim is not None:
             raise ValueError("latent_dim cannot be changed when starting from a saved model (--init-from)")
         if self.entry not in ENTRIES:
@@ -147,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of flow times drawn from U[--time-uniform-min, 1] instead (the clean end)")
     p.add_argument("--time-uniform-min", type=float, default=0.8, help="lower end of those uniform times")
     p.add_argument("--flow-weight", type=float, default=1.0, help="weight of the flow loss")
+    p.add_argument("--self-cond", action="store_true",
+                   help="self-conditioning: the denoising pass also reads its previous clean-latent estimate")
+    p.add_argument("--pair-features", type=int, default=0,
+                   help="K > 0: distance features bias the GE's attention (true distances in the tokenization "
+                        "pass, the decoded estimate's in the denoising pass; implies an estimate, as --self-cond)")
+    p.add_argument("--self-cond-prob", type=float, default=0.5,
+                   help="share of denoising copies trained with their own estimate (with --self-cond / --pair-features)")
     p.add_argument("--refine-layers", type=int, default=0,
                    help="geometry-aware refinement layers after the decoder (0 = none)")
     p.add_argument("--refine-width", type=int, default=64, help="pair-feature width of the refinement layers")
@@ -157,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="saved model (NAME or NAME.pt) to start from; its configs are kept, new modules start fresh")
     p.add_argument("--refiner-lr-mult", type=float, default=1.0,
                    help="learning-rate factor for the refinement stage (a fresh stage on a trained model learns faster)")
+    p.add_argument("--new-input-lr-mult", type=float, default=1.0,
+                   help="learning-rate factor for the GE's self-conditioning input and pair-bias layers (they start "
+                        "at zero on a trained model)")
     p.add_argument("--snapshots", action="store_true",
                    help="keep a float16 model copy at every checkpoint in RUN_DIR/snapshots (for learning curves)")
     p.add_argument("--lr-schedule", default="auto", choices=["auto", "cosine", "cosine-budget", "constant"],
@@ -188,12 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
                             flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
                             time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
-                            flow_weight=args.flow_weight)
+                            flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob)
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, batch_size=args.batch_size,
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
-                             snapshots=args.snapshots, entry=entry_name(args))
+                             snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
+                             pair_features=args.pair_features)
         schedule = args.lr_schedule
         if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
             single = int(os.environ.get("WORLD_SIZE", "1")) == 1
@@ -202,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                            ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
                            ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=schedule,
                            warmup_budget_frac=BUDGET_WARMUP_FRAC if schedule == "cosine-budget" else 0.0,
-                           lr_multipliers=(("adapter.refiner.", args.refiner_lr_mult),) if args.refiner_lr_mult != 1 else ())
+                           lr_multipliers=lr_multipliers(args))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -214,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         print(final_message({**record["stages"][-1], "elapsed_s": record["elapsed_s"]}, Path(args.run_dir)))
     return 0
+
+
+def lr_multipliers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """Parameter-name prefixes trained at a multiple of the base LR (modules new to a trained model)."""
+    groups = [(("adapter.refiner.",), args.refiner_lr_mult),
+              (("ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias."), args.new_input_lr_mult)]
+    return tuple((prefix, mult) for prefixes, mult in groups if mult != 1 for prefix in prefixes)
 
 
 def entry_name(args: argparse.Namespace) -> str:
@@ -249,14 +271,15 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     torch.manual_seed(tcfg.seed)
     decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
                          local_weight=cfg.local_weight)
+    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features).items() if v}
     if cfg.init_from is not None:
         shared = entry_objective(cfg.entry, cfg.unite).shared_weights
-        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared)
+        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs)
         ge_cfg, mol_cfg = model.config, model.adapter.config
         build: Any = model
     else:
         overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
-        ge_cfg = preset(cfg.preset, **overrides)
+        ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
         mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
                                            use_descriptors=cfg.use_descriptors, **decoder_stage)
         build = lambda **arch: build_model(ge_cfg, mol_cfg, **arch)  # noqa: E731
@@ -294,11 +317,13 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
 
 
-def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True
-                    ) -> tuple[UniteModel, dict[str, Any]]:
-    """A model built from a saved model's configs (with ``decoder_stage`` settings applied) and its weights.
+def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
+                    ge_inputs: dict[str, Any] | None = None) -> tuple[UniteModel, dict[str, Any]]:
+    """A model built from a saved model's configs (with ``decoder_stage`` settings and the GE's extra
+    inputs ``ge_inputs``, e.g. ``self_cond``, applied) and its weights.
 
-    Modules the saved model lacks (a refiner or bond head added now) keep their fresh initialisation;
+    Modules the saved model lacks (a refiner or bond head, a self-conditioning input or pair-bias layers
+    added now; the GE's start silent) keep their fresh initialisation;
     every other weight must be present with the same shape. Returns the model and a provenance record
     (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh).
 
@@ -314,10 +339,12 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
         raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
                          f"with shared_weights={shared_weights}")
     mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
-    model = build_model(saved.config, mol_cfg, shared_weights=shared_weights)
+    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {})})
+    model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
     missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
     fresh = sorted({k.split(".")[1] for k in missing})
-    if unexpected or any(not k.startswith("adapter.refiner.") for k in missing):
+    new = ("adapter.refiner.", "ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.")
+    if unexpected or any(not k.startswith(new) for k in missing):
         raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
     base = Path(path)

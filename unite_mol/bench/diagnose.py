@@ -131,7 +131,7 @@ def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES
             if k == 0:
                 latents.append(z0)
             else:
-                latents.append(sample(lambda z, s, mask=mask: model.denoise(z, s, mask), z_t, steps=k,
+                latents.append(sample(model.sampling_denoiser(mask), z_t, steps=k,
                                       method="heun", t_start=float(t)))
         row = {"t": float(t), "steps": k, **score_decoded(encoded.inputs, decode_arrays(model, encoded, latents))}
         row["noise_left"] = math.sqrt(err2 / dist2) if dist2 > 0 else None

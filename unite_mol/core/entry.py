@@ -76,7 +76,7 @@ def two_stage_config(unite: UniteConfig, *, kl_weight: float = 1e-3) -> TwoStage
     return TwoStageConfig(kl_weight=kl_weight, flow_copies=max(1, unite.flow_copies), time_shift=unite.time_shift,
                           time_mean=unite.time_mean, time_std=unite.time_std,
                           time_uniform_frac=unite.time_uniform_frac, time_uniform_min=unite.time_uniform_min,
-                          cond_dropout=unite.cond_dropout)
+                          cond_dropout=unite.cond_dropout, self_cond_prob=unite.self_cond_prob)
 
 
 def entry_stages(entry: str, unite: UniteConfig, *, kl_weight: float = 1e-3) -> list[tuple[str, LossFn]]:

@@ -49,11 +49,15 @@ class GEConfig:
     num_conditions: int = 1      # condition ids 0..num_conditions-1; id num_conditions is the null condition
     decoder_width: int = 128
     decoder_depth: int = 2
+    self_cond: bool = False      # the denoising pass also reads its previous clean-latent estimate
+    pair_features: int = 0       # K > 0: per-pair features (B, N, N, K) from the adapter bias every block's attention
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", "heads", "latent_dim", "decoder_width", "decoder_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.pair_features < 0:
+            raise ValueError(f"GEConfig.pair_features must be >= 0, got {self.pair_features}")
         if self.width % self.heads:
             raise ValueError(f"GEConfig.width ({self.width}) must be divisible by heads ({self.heads})")
         if (self.width // self.heads) % 2:
@@ -117,14 +121,18 @@ class Attention(nn.Module):
         self.k_norm = RMSNorm(width // heads)
         self.proj = nn.Linear(width, width, bias=False)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``bias`` (B, H, T, T): added to the attention scores (before the key mask)."""
         b, n, w = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
         q, k = self.q_norm(q), self.k_norm(k)                                                      # (B, H, T, Dh)
         if x.is_cuda:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)                       # (B, H, T, Dh)
+            m = attn_mask if bias is None else bias.to(q.dtype).masked_fill(~attn_mask, float("-inf"))
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=m)                               # (B, H, T, Dh)
         else:  # for short sets, plain math attention is several times faster than SDPA's CPU kernels
             s = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)                                  # (B, H, T, T)
+            if bias is not None:
+                s = s + bias.to(s.dtype)                                                           # (B, H, T, T)
             s = s.masked_fill(~attn_mask, float("-inf"))                                           # (B, H, T, T)
             y = s.softmax(dim=-1) @ v                                                              # (B, H, T, Dh)
         return self.proj(y.transpose(1, 2).reshape(b, n, w))                                       # (B, T, W)
@@ -155,13 +163,14 @@ class Block(nn.Module):
         self.norm_out = RMSNorm(width)
         self.ada = nn.Linear(width, 6 * width) if conditioned else None
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None, attn_mask: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
         if self.ada is not None:
             s1, sc1, g1, s2, sc2, g2 = self.ada(F.silu(c)).unsqueeze(1).chunk(6, dim=-1)   # 6 x (B, 1, W)
-            x = x + g1 * self.attn(self.norm1(x) * (1 + sc1) + s1, attn_mask)                # (B, T, W)
+            x = x + g1 * self.attn(self.norm1(x) * (1 + sc1) + s1, attn_mask, bias)          # (B, T, W)
             x = x + g2 * self.mlp(self.norm2(x) * (1 + sc2) + s2)                            # (B, T, W)
         else:
-            x = x + self.attn(self.norm1(x), attn_mask)
+            x = x + self.attn(self.norm1(x), attn_mask, bias)
             x = x + self.mlp(self.norm2(x))
         return self.norm_out(x)                                                              # (B, T, W)
 
@@ -193,6 +202,11 @@ class GenerativeEncoder(nn.Module):
         self.out_norm = RMSNorm(w)
         self.out = nn.Linear(w, config.latent_dim)
         self.latent_norm = nn.LayerNorm(config.latent_dim, elementwise_affine=True)
+        # self-conditioning: the previous clean-latent estimate enters like the noisy latent (zero at start)
+        self.sc_in = nn.Linear(config.latent_dim, w, bias=False) if config.self_cond else None
+        # pair features -> one attention bias per head in every block (zero at start)
+        self.pair_bias = (nn.ModuleList(nn.Linear(config.pair_features, config.heads) for _ in range(config.depth))
+                          if config.pair_features > 0 else None)
         self.reset_parameters()
 
     @property
@@ -209,10 +223,16 @@ class GenerativeEncoder(nn.Module):
         for blk in self.blocks:          # adaLN-zero: every block starts as the identity
             nn.init.zeros_(blk.ada.weight)
             nn.init.zeros_(blk.ada.bias)
+        # new inputs start silent, so adding them to a trained GE changes nothing until they learn
+        for m in ([self.sc_in] if self.sc_in is not None else []) + list(self.pair_bias or []):
+            nn.init.zeros_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, *, cond: torch.Tensor | None = None,
                 data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
                 prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
+                z_sc: torch.Tensor | None = None, pair: torch.Tensor | None = None,
                 return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
@@ -224,6 +244,10 @@ class GenerativeEncoder(nn.Module):
             data_add: (B, N, W) data embedding added slot-wise (molecules).
             data_prefix, prefix_mask: (B, L, W) and (B, L) data tokens placed before the slots (images).
             pos: (B or 1, N, W) positional embedding of the slots (images only).
+            z_sc: (B, N, d_z) the previous clean-latent estimate (self-conditioning; needs ``config.self_cond``);
+                ``None`` is the same as zeros.
+            pair: (B, N, N, K) per-slot-pair features (``K = config.pair_features``), zero at padded pairs;
+                each block turns them into an attention bias per head. ``None`` is the same as zeros.
             return_hidden: also return the final hidden states of the slots (B, N, W), for extra heads
                 such as the two-stage baseline's posterior variance.
         Returns:
@@ -234,6 +258,10 @@ class GenerativeEncoder(nn.Module):
             cond = torch.full((b,), self.null_condition, dtype=torch.long, device=z.device)
         c = self.time_mlp(timestep_embedding(t, self.config.width).to(z.dtype)) + self.cond_embed(cond)  # (B, W)
         h = self.latent_in(z)                                                    # (B, N, W)
+        if z_sc is not None:
+            if self.sc_in is None:
+                raise ValueError("this GE has no self-conditioning input (GEConfig.self_cond is False)")
+            h = h + self.sc_in(z_sc.to(h.dtype))                                 # (B, N, W)
         if pos is not None:
             h = h + pos                                                          # (B, N, W)
         if data_add is not None:
@@ -244,8 +272,14 @@ class GenerativeEncoder(nn.Module):
             h = torch.cat([data_prefix, h], dim=1)                               # (B, L+N, W)
             full_mask = torch.cat([pm, mask], dim=1)                             # (B, L+N)
         am = key_mask(full_mask)                                                 # (B, 1, 1, T)
-        for blk in self.blocks:
-            h = blk(h, c, am)                                                    # (B, T, W)
+        if pair is not None:
+            if self.pair_bias is None:
+                raise ValueError("this GE takes no pair features (GEConfig.pair_features is 0)")
+            if data_prefix is not None:
+                raise ValueError("pair features are for slot-only inputs (no data_prefix)")
+        for i, blk in enumerate(self.blocks):
+            bias = None if pair is None else self.pair_bias[i](pair.to(h.dtype)).permute(0, 3, 1, 2)  # (B, H, N, N)
+            h = blk(h, c, am, bias)                                              # (B, T, W)
         h = self.out_norm(h[:, -n:])                                             # (B, N, W)
         out = self.latent_norm(self.out(h)) * mask.unsqueeze(-1)                 # (B, N, d_z)
         return (out, h) if return_hidden else out

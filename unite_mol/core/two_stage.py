@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from unite_mol.core.flow import flow_loss, interpolate
-from unite_mol.core.unite import Tokens, UniteModel, _randn_like, dropped_conditions, flow_times
+from unite_mol.core.unite import Tokens, UniteModel, _randn_like, denoise_for_loss, dropped_conditions, flow_times
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class TwoStageConfig:
     time_uniform_frac: float = 0.0    # as UniteConfig's: a fraction of flow times from U[time_uniform_min, 1]
     time_uniform_min: float = 0.8
     cond_dropout: float = 0.1         # as UniteConfig's: condition ids dropped to the null id (guidance)
+    self_cond_prob: float = 0.5       # as UniteConfig's (only for a denoiser GE that reads its estimate)
 
     def __post_init__(self) -> None:
         if self.kl_weight < 0:
@@ -47,6 +48,8 @@ class TwoStageConfig:
             raise ValueError(f"TwoStageConfig.time_uniform_min must be in [0, 1), got {self.time_uniform_min}")
         if not 0 <= self.cond_dropout < 1:
             raise ValueError(f"TwoStageConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        if not 0 <= self.self_cond_prob <= 1:
+            raise ValueError(f"TwoStageConfig.self_cond_prob must be in [0, 1], got {self.self_cond_prob}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,7 +102,7 @@ def latent_flow_loss(model: UniteModel, batch: Any, generator: torch.Generator,
     t = flow_times(k * b, generator, cfg, mask.device)                                # (kB,)
     z_t = interpolate(target, _randn_like(target, generator) * mk.unsqueeze(-1), t)   # (kB, N, d)
     cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.denoiser.null_condition)  # (kB,)
-    fl = flow_loss(model.denoise(z_t, t, mk, cond), target, z_t, t, mk)
+    fl = flow_loss(denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob), target, z_t, t, mk)
     return fl, {"flow": float(fl.detach()), "latent_std": float(z0[mask].float().std())}
 
 

@@ -43,6 +43,7 @@ class UniteConfig:
     decoder_noise_prob: float = 0.5
     decoder_noise_tmin: float = 0.7
     cond_dropout: float = 0.1         # only when batches carry a condition
+    self_cond_prob: float = 0.5       # share of denoising copies given their own estimate (GEs with self_cond / pair_features)
 
     def __post_init__(self) -> None:
         if self.flow_copies < 0:
@@ -61,6 +62,8 @@ class UniteConfig:
             raise ValueError(f"UniteConfig.decoder_noise_tmin must be in [0, 1], got {self.decoder_noise_tmin}")
         if not 0 <= self.cond_dropout < 1:
             raise ValueError(f"UniteConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        if not 0 <= self.self_cond_prob <= 1:
+            raise ValueError(f"UniteConfig.self_cond_prob must be in [0, 1], got {self.self_cond_prob}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +78,7 @@ class Tokens:
     data_prefix: torch.Tensor | None = None     # (B, L, W)
     prefix_mask: torch.Tensor | None = None     # (B, L)
     cond: torch.Tensor | None = None            # (B,) condition ids, None = null
+    pair: torch.Tensor | None = None            # (B, N, N, K) slot-pair features (the GE's attention bias door)
 
 
 @runtime_checkable
@@ -82,7 +86,9 @@ class Adapter(Protocol):
     """A domain adapter: data -> :class:`Tokens`, decoder hidden states -> outputs and a loss.
 
     ``config`` is the adapter's frozen config (with ``to_dict()``, saved in model files). An adapter is
-    also an ``nn.Module``, so its parameters train and save with the model's.
+    also an ``nn.Module``, so its parameters train and save with the model's. An adapter whose models use
+    pair features (``GEConfig.pair_features``) also has ``feedback(h, mask) -> (B, N, N, K)``: the pair
+    features of the geometry decoded from decoder hidden states ``h``, and fills ``Tokens.pair`` from the data.
     """
 
     config: Any
@@ -126,12 +132,56 @@ class UniteModel(nn.Module):
         t = torch.zeros(noise.shape[0], device=noise.device)
         return self.ge(noise, t, tokens.mask, data_add=tokens.data_add, data_prefix=tokens.data_prefix,
                        prefix_mask=tokens.prefix_mask, pos=self.adapter.slot_pos(tokens.mask),
-                       return_hidden=return_hidden)
+                       pair=tokens.pair, return_hidden=return_hidden)
 
-    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
-                cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)"""
-        return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask))
+    @property
+    def reads_estimate(self) -> bool:
+        """Whether the denoising pass can read its previous clean-latent estimate (self-conditioning, or
+        pair features of the estimate's decoded geometry)."""
+        c = self.denoiser.config
+        return c.self_cond or c.pair_features > 0
+
+    def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None,
+                estimate: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)
+
+        ``estimate`` (B, N, d_z): the previous clean-latent estimate, for a GE that reads one
+        (:attr:`reads_estimate`): it enters through the self-conditioning input and, with pair features,
+        as the pairwise geometry of its decode (the adapter's ``feedback`` on the decoder's hidden states,
+        computed without gradient: the flow loss reaches the weights only through this pass). ``keep``
+        (B,) bool: which rows have an estimate; the others get none (zeros), as at the first step.
+        """
+        cfg = self.denoiser.config
+        z_sc = pair = None
+        if estimate is not None and self.reads_estimate:
+            k = None if keep is None else keep.to(estimate.dtype)                  # (B,)
+            if cfg.self_cond:
+                z_sc = estimate if k is None else estimate * k[:, None, None]      # (B, N, d_z)
+            if cfg.pair_features > 0:
+                feedback = getattr(self.adapter, "feedback", None)
+                if feedback is None:
+                    raise TypeError(f"{type(self.adapter).__name__} has no feedback(h, mask); GEConfig.pair_features "
+                                    "needs an adapter that turns decoded estimates into pair features")
+                with torch.no_grad():
+                    h = self.decoder(estimate, mask, pos=self.adapter.decoder_pos(mask))
+                    pair = feedback(h, mask)                                       # (B, N, N, K)
+                if k is not None:
+                    pair = pair * k.to(pair.dtype)[:, None, None, None]
+        return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair)
+
+    def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None):
+        """``f(z_t, t) -> x`` for the ODE samplers; a GE that reads its estimate gets the previous call's
+        prediction (none at the first call). Make a new one per trajectory."""
+        if not self.reads_estimate:
+            return lambda z, t: self.denoise(z, t, mask, cond)
+        last: list[torch.Tensor | None] = [None]
+
+        def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            x = self.denoise(z, t, mask, cond, estimate=last[0])
+            last[0] = x
+            return x
+
+        return f
 
     def decode(self, z: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.adapter.heads(self.decoder(z, mask, pos=self.adapter.decoder_pos(mask)), mask)
@@ -175,6 +225,23 @@ def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.
     return torch.where(drop, torch.full_like(cond, null), cond)
 
 
+def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                     cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float) -> torch.Tensor:
+    """The denoising pass of a flow loss. For a GE that reads its estimate, a ``self_cond_prob`` share of
+    the rows first get a gradient-free prediction from the same ``z_t`` and then read it (self-conditioning);
+    the rest read none, as at a sampler's first step. Shared by UNITE and the two-stage baseline.  -> (B, N, d)"""
+    if not (model.reads_estimate and self_cond_prob > 0):
+        return model.denoise(z_t, t, mask, cond)
+    keep = _rand(z_t.shape[0], generator, z_t.device) < self_cond_prob              # (B,)
+    estimate = torch.zeros_like(z_t)                                               # (B, N, d)
+    sel = keep.nonzero().squeeze(1)                                                # only those rows pay for it
+    if len(sel):
+        with torch.no_grad():
+            est = model.denoise(z_t[sel], t[sel], mask[sel], None if cond is None else cond[sel])
+            estimate[sel] = est.to(estimate.dtype)
+    return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep)
+
+
 def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: UniteConfig) -> dict[str, Any]:
     """The objective's parts: ``recon`` and ``flow`` losses, the clean latent ``z0`` and ``logs``."""
     tokens = model.adapter.embed(batch)
@@ -207,7 +274,7 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
         z_t = interpolate(target, eps, t)                                   # (kB, N, d)
         cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.ge.null_condition)  # (kB,)
-        x_pred = model.denoise(z_t, t, mk, cond)                            # (kB, N, d)
+        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob)   # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())
     logs["recon"] = float(rec.detach())

@@ -198,8 +198,7 @@ def sample_images(model, labels: torch.Tensor, *, seed: int = 0, steps: int = 50
     mask = torch.ones(len(labels), n, dtype=torch.bool, device=device)
     labels = labels.to(device)
     null = torch.full_like(labels, model.ge.null_condition)
-    fc = lambda z, t: model.denoise(z, t, mask, labels)  # noqa: E731
-    fu = lambda z, t: model.denoise(z, t, mask, null)  # noqa: E731
+    fc, fu = model.sampling_denoiser(mask, labels), model.sampling_denoiser(mask, null)
     z = sample(guided(fc, fu, guidance), noise, steps=steps, method=method)
     return model.decode(z, mask)["pixels"].clamp(-1, 1)
 

@@ -1,0 +1,157 @@
+"""The denoiser's extra inputs: self-conditioning on its previous estimate and distance feedback
+(pair features of the decoded estimate biasing the GE's attention; true distances in the tokenization pass)."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import qm9_batch, tiny_model
+from unite_mol.core import UniteConfig
+from unite_mol.core.unite import denoise_for_loss, unite_terms
+from unite_mol.data import random_rotations
+from unite_mol.generation import generate, save_model
+
+
+def reading_model(*, self_cond=True, pair_features=6, seed=0):
+    """A tiny model whose new inputs carry small random weights (at their zero start they are silent)."""
+    model = tiny_model(seed=seed, self_cond=self_cond, pair_features=pair_features)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".sc_in." in name or ".pair_bias." in name:
+                p.normal_(0, 0.3)
+    return model.eval()
+
+
+def latents(model, rows=range(4)):
+    batch = qm9_batch(rows)
+    z, mask = model.encode(batch, generator=torch.Generator().manual_seed(0))
+    return batch, z.detach(), mask
+
+
+def test_new_inputs_start_silent():
+    model = tiny_model(self_cond=True, pair_features=6).eval()
+    base = tiny_model(self_cond=False, pair_features=0).eval()
+    base.load_state_dict({k: v for k, v in model.state_dict().items()
+                          if ".sc_in." not in k and ".pair_bias." not in k})
+    batch, z, mask = latents(model)
+    z_base, _ = base.encode(batch, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(z, z_base)          # the tokenization pass's true-distance bias starts at zero
+    t = torch.full((len(z),), 0.4)
+    zt = 0.4 * z + 0.6 * torch.randn(z.shape, generator=torch.Generator().manual_seed(1)) * mask.unsqueeze(-1)
+    assert torch.equal(model.denoise(zt, t, mask, estimate=z), base.denoise(zt, t, mask))
+
+
+def test_the_estimate_changes_the_prediction_once_trained():
+    model = reading_model()
+    _, z, mask = latents(model)
+    t = torch.full((len(z),), 0.4)
+    zt = 0.4 * z
+    with torch.no_grad():
+        a = model.denoise(zt, t, mask)
+        b = model.denoise(zt, t, mask, estimate=z)
+        # keep=False rows read no estimate, exactly as without one
+        keep = torch.tensor([True, False, True, False])
+        c = model.denoise(zt, t, mask, estimate=z, keep=keep)
+    assert (a - b).abs().max() > 1e-3
+    assert torch.allclose(c[~keep], a[~keep], atol=1e-6) and torch.allclose(c[keep], b[keep], atol=1e-6)
+
+
+def test_denoising_with_an_estimate_is_equivariant_to_atom_order_and_invariant_to_rotation():
+    model = reading_model()
+    batch, z, mask = latents(model, rows=[3])         # one molecule, no padding
+    n = int(mask.sum())
+    t = torch.full((1,), 0.6)
+    zt = 0.6 * z + 0.4 * torch.randn(z.shape, generator=torch.Generator().manual_seed(2))
+    est = z + 0.05 * torch.randn(z.shape, generator=torch.Generator().manual_seed(3))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        out = model.denoise(zt, t, mask, estimate=est)
+        out_p = model.denoise(zt[:, perm], t, mask, estimate=est[:, perm])
+    assert torch.allclose(out[:, perm], out_p, atol=1e-5)
+    # the pair features of a geometry do not depend on its orientation or position
+    rot = random_rotations(1, generator=torch.Generator().manual_seed(5))
+    x = batch.positions
+    x2 = torch.einsum("bnj,bij->bni", x, rot) + torch.tensor([1.0, -2.0, 0.5])
+    g1, g2 = model.adapter.pair_geometry(x, mask), model.adapter.pair_geometry(x2, mask)
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+
+def test_nothing_leaks_through_padding():
+    model = reading_model()
+    _, z, mask = latents(model, rows=[5])
+    n = int(mask.sum())
+    t = torch.full((1,), 0.5)
+    zt = 0.5 * z
+    est = z.clone()
+    pad = 4
+    rnd = torch.Generator().manual_seed(6)
+    zt_p = torch.cat([zt, 10 * torch.randn(1, pad, z.shape[-1], generator=rnd)], 1)
+    est_p = torch.cat([est, 10 * torch.randn(1, pad, z.shape[-1], generator=rnd)], 1)
+    mask_p = torch.cat([mask, torch.zeros(1, pad, dtype=torch.bool)], 1)
+    with torch.no_grad():
+        a = model.denoise(zt, t, mask, estimate=est)
+        b = model.denoise(zt_p, t, mask_p, estimate=est_p)
+    assert torch.allclose(a, b[:, :n], atol=1e-5)
+    assert torch.all(b[:, n:] == 0)
+    g = model.adapter.feedback(torch.randn(1, n + pad, model.config.decoder_width, generator=rnd), mask_p)
+    assert torch.all(g[:, n:] == 0) and torch.all(g[:, :, n:] == 0)
+
+
+def test_flow_loss_trains_the_new_inputs_but_not_the_decoder_through_the_feedback():
+    model = reading_model().train()
+    batch = qm9_batch(range(6))
+    cfg = UniteConfig(flow_copies=2, self_cond_prob=1.0)
+    terms = unite_terms(model, batch, torch.Generator().manual_seed(0), cfg)
+    model.zero_grad()
+    terms["flow"].backward()
+    grads = {name: (p.grad is not None and bool(p.grad.abs().sum() > 0)) for name, p in model.named_parameters()}
+    assert grads["ge.sc_in.weight"] and grads["ge.pair_bias.0.weight"]
+    # stop-gradient: the flow loss reaches neither the decoder (the feedback is read without gradient)
+    # nor the adapter's heads and embeddings
+    assert not any(v for k, v in grads.items() if k.startswith("decoder.") or k.startswith("adapter."))
+
+
+def test_self_cond_prob_decides_which_rows_read_an_estimate():
+    model = reading_model()
+    _, z, mask = latents(model)
+    t = torch.full((len(z),), 0.3)
+    zt = 0.3 * z
+    with torch.no_grad():
+        none = denoise_for_loss(model, zt, t, mask, None, torch.Generator().manual_seed(0), 0.0)
+        plain = model.denoise(zt, t, mask)
+        every = denoise_for_loss(model, zt, t, mask, None, torch.Generator().manual_seed(0), 1.0)
+        own = model.denoise(zt, t, mask, estimate=plain)
+    assert torch.equal(none, plain)
+    assert torch.allclose(every, own, atol=1e-6)
+
+
+def test_sampling_feeds_the_previous_prediction_and_is_deterministic(tmp_path):
+    model = reading_model()
+    _, z, mask = latents(model, rows=range(2))
+    f = model.sampling_denoiser(mask)
+    t = torch.full((2,), 0.2)
+    with torch.no_grad():
+        first = f(z, t)
+        second = f(z, t)
+    assert torch.equal(first, model.denoise(z, t, mask))            # no estimate at the first call
+    assert torch.allclose(second, model.denoise(z, t, mask, estimate=first), atol=1e-6)
+    save_model(tmp_path / "m", model)
+    a = generate(6, model=str(tmp_path / "m"), seed=3, steps=4, progress=False, bonds=None)
+    b = generate(6, model=str(tmp_path / "m"), seed=3, steps=4, progress=False, bonds=None)
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+
+
+def test_init_from_adds_silent_inputs_and_the_cli_flags_reach_them(tmp_path):
+    from unite_mol.train import build_parser, init_from_saved, lr_multipliers
+
+    model = tiny_model()
+    save_model(tmp_path / "m", model)
+    new, info = init_from_saved(tmp_path / "m", {}, ge_inputs={"self_cond": True, "pair_features": 4})
+    assert info["fresh_modules"] == ["pair_bias", "sc_in"]
+    assert new.config.self_cond and new.config.pair_features == 4
+    args = build_parser().parse_args(["--run-dir", "x", "--self-cond", "--new-input-lr-mult", "10"])
+    assert ("ge.sc_in.", 10.0) in lr_multipliers(args) and args.self_cond
+    with pytest.raises(ValueError, match="pair_features"):
+        from unite_mol.core import preset
+
+        preset("GE-T", pair_features=-1)
