@@ -36,9 +36,7 @@ a pickle that needs anything else is refused with the name of the global it aske
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -46,47 +44,11 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from unite_mol import elements as _elements
+from unite_mol.data.safe_pickle import read_pickle
 from unite_mol.molecule import Molecule
 
 SELECTIONS = ("lowest", "top_k", "all")
 SPLIT_NAMES = ("train", "valid", "test")
-
-#: globals a GEOM or split pickle may name when ``trusted=False``
-_ALLOWED_GLOBALS = {
-    ("rdkit.Chem.rdchem", "Mol"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "dtype"), ("numpy", "ndarray"),
-    ("collections", "OrderedDict"),
-    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"), ("builtins", "slice"),
-}
-
-
-class _AllowListUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refused to unpickle global {module}.{name}: GEOM files hold only RDKit molecules, numbers and "
-                "containers. If you trust where this file came from, pass trusted=True")
-        return super().find_class(module, name)
-
-
-def read_pickle(path: str | Path, *, trusted: bool = False) -> Any:
-    """Unpickle ``path`` through the allow-list (see the module docstring), or plainly if ``trusted``.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: if the file is not a pickle or names a global outside the allow-list.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        if trusted:
-            return pickle.loads(data)
-        return _AllowListUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError) as exc:
-        raise ValueError(f"{path}: not a readable GEOM pickle: {exc}") from exc
-
 
 # ---------------------------------------------------------------------------------------------- checks
 def _as_numbers(vocab: Iterable[int | str] | None) -> frozenset[int] | None:
