@@ -252,7 +252,7 @@ def xtb_relax(mol: Molecule, *, max_steps: int = XTB_MAX_STEPS, fmax: float = XT
     converged = force <= fmax
     reason = "" if converged else (f"did not converge in {opt.nit} steps (largest force {force:.2e} Eh/bohr; "
                                    f"L-BFGS: {opt.message})")
-    return XtbRelaxation(energy_initial=e0, energy_final=min(e1, e0), positions=np.asarray(opt.x).reshape(-1, 3) * BOHR_A,
+    return XtbRelaxation(energy_initial=e0, energy_final=e1, positions=np.asarray(opt.x).reshape(-1, 3) * BOHR_A,
                          converged=converged, steps=int(opt.nit), evaluations=int(state["n"]), max_force=force,
                          reason=reason)
 
