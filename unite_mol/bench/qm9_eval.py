@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 
-def reconstruction_eval(model, n: int, *, seed: int = 0) -> dict[str, float]:
-    """Encode -> decode ``n`` QM9 test molecules (the same ones for every entry) and score them.
+def reconstruction_eval(model, n: int, *, seed: int = 0, data=None) -> dict[str, float]:
+    """Encode -> decode the first ``n`` molecules of ``data`` (default the QM9 test split; any split with flat
+    ``numbers``, ``positions``, ``offsets`` arrays) and score them: the same ones for every entry.
 
     Also the equivariance error: the same molecules randomly rotated, encoded and decoded with the same
     latent-slot noise, against the rotated decodings of the originals; RMSD without any re-alignment
@@ -22,7 +23,7 @@ def reconstruction_eval(model, n: int, *, seed: int = 0) -> dict[str, float]:
     from unite_mol.data import collate_arrays, qm9, random_rotations, rotate
     from unite_mol.metrics import reconstruction
 
-    test = qm9("test")
+    test = qm9("test") if data is None else data
     rows = np.arange(min(n, len(test)))
     inputs, outputs, equi = [], [], []
     device = next(model.parameters()).device
@@ -48,20 +49,22 @@ def reconstruction_eval(model, n: int, *, seed: int = 0) -> dict[str, float]:
     return metrics
 
 
-def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int = 0) -> tuple[dict[str, float], list]:
-    """Generation metrics of ``n`` samples: the bond-free protocols, and the predicted-bond protocol
-    (``gen/bonds/...``) when the model has a bond head."""
+def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int = 0,
+                    protocols: tuple[str, ...] | None = None) -> tuple[dict[str, float], list]:
+    """Generation metrics of ``n`` samples: the bond-free protocols (``protocols``, default all of
+    :data:`unite_mol.metrics.PROTOCOLS`), and the predicted-bond protocol (``gen/bonds/...``) when the model
+    has a bond head. Returns (metrics, samples as ``(numbers, positions)`` pairs or molecules)."""
     from unite_mol.generation import generate, generate_arrays
     from unite_mol.metrics import PROTOCOLS, evaluate
 
+    protocols = PROTOCOLS if protocols is None else tuple(protocols)
     model.eval()
     t0 = time.time()
     if model.adapter.config.bond_head:
         arrays = generate(n, seed=seed, steps=steps, model=model, bonds="model")
-        protocols = (*PROTOCOLS, "bonds")
+        protocols = (*protocols, "bonds")
     else:
         arrays = generate_arrays(model, n, seed=seed, steps=steps)
-        protocols = PROTOCOLS
     dt = time.time() - t0
     result = evaluate(arrays, reference=reference, protocols=protocols)
     m = {f"gen/{k}": v for k, v in result.metrics.items()}

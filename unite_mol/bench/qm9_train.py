@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from unite_mol.bench.qm9 import Preset
 
 
-def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int) -> tuple[Any, dict[str, Any]]:
+def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data: Any = None) -> tuple[Any, dict[str, Any]]:
     """Train one entry for the preset's wall-clock budget; returns (EMA model, summary).
+
+    ``data``: the training split as flat arrays (``numbers``, ``positions``, ``offsets``, ``num_atoms``, as
+    :class:`unite_mol.data.QM9Split` has them); default the QM9 training split. The model's element
+    vocabulary, atom limit and coordinate scale come from it (:meth:`MoleculeConfig.from_data`).
 
     Raises:
         KeyboardInterrupt: if a signal stopped the run (it is checkpointed, not scored).
@@ -33,7 +37,7 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int) -> tuple
     from unite_mol.molecular import MoleculeConfig
     from unite_mol.train import EpochBatches
 
-    data = mol_data.qm9("train")
+    data = mol_data.qm9("train") if data is None else data
     torch.manual_seed(seed)
     ge_cfg = ge_preset(preset.model)
     mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets)

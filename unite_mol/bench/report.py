@@ -1,4 +1,8 @@
-"""The QM9 bench's results folder: learning-curve plot, tables, published anchors, ``results.md``."""
+"""A bench's results folder: learning-curve plot, tables, published anchors, ``results.md``.
+
+The defaults are the QM9 bench's (its columns and anchors); other benches (``bench drugs``) pass their own
+title, columns and notes to :func:`write_results`.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     for row in rows:
         t_off = 0.0
         for c in row.get("curves", []):
+            if not Path(c).exists():   # a run too short to reach its first log line has no curve
+                continue
             recs = [json.loads(line) for line in Path(c).read_text().splitlines() if line.strip()]
             if not recs:
                 continue
@@ -63,11 +69,12 @@ def fmt(v: Any, pct: bool) -> str:
     return f"{100 * v:.2f}" if pct else f"{v:.3f}"
 
 
-def markdown_table(rows: list[dict]) -> str:
-    head = "| entry | " + " | ".join(c[1] for c in COLUMNS) + " | train mol/s | sample mol/s | wall s | TFLOP |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 5)]
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -> str:
+    """One line per row; a column is a percentage when its label has ``%`` in it."""
+    head = "| entry | " + " | ".join(c[1] for c in columns) + " | train mol/s | sample mol/s | wall s | TFLOP |"
+    lines = [head, "|" + "---|" * (len(columns) + 5)]
     for r in rows:
-        cells = [fmt(r.get(k), "%" in label) for k, label in COLUMNS]
+        cells = [fmt(r.get(k), "%" in label) for k, label in columns]
         lines.append(f"| {r['entry']} | " + " | ".join(cells) + f" | {fmt(r.get('train_mol_per_s'), False)} | "
                      f"{fmt(r.get('speed/sample_mol_per_s'), False)} | {fmt(r.get('wall_s'), False)} | "
                      f"{fmt((r.get('flops') or float('nan')) / 1e12, False)} |")
@@ -84,7 +91,15 @@ def anchors_table() -> str:
     return "\n".join(lines)
 
 
-def write_results(out: Path, rows: list[dict], configs: dict, machine: dict) -> None:
+QM9_NOTES = ["Percentages are of generated molecules; `unique %` is of valid ones (EDM bonds), `novel %` of unique",
+             "valid ones. `-` = not measured. Reconstruction: the same QM9 test molecules for every entry."]
+
+
+def write_results(out: Path, rows: list[dict], configs: dict, machine: dict, *, title: str = "QM9 benchmark",
+                  columns: list[tuple[str, str]] = COLUMNS, notes: list[str] = QM9_NOTES,
+                  anchors: bool = True) -> None:
+    """``results.csv``, ``configs.json``, ``machine.json`` and ``results.md`` (``title``, ``notes`` above the
+    table of ``columns``; the published QM9 ``anchors`` below it) into ``out``."""
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
@@ -92,14 +107,13 @@ def write_results(out: Path, rows: list[dict], configs: dict, machine: dict) -> 
     pd.DataFrame(flat).to_csv(out / "results.csv", index=False)
     (out / "configs.json").write_text(json.dumps(configs, indent=2, default=str))
     (out / "machine.json").write_text(json.dumps(machine, indent=2))
-    md = [f"# QM9 benchmark: preset `{configs['preset']}`", "",
+    md = [f"# {title}: preset `{configs['preset']}`", "",
           f"Command: `{machine['command']}`  ", f"Machine: {machine['cpu']} ({machine['cores']} cores)"
           + (f", GPU {machine['gpu']}" if "gpu" in machine else "") + "  ",
           f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
           *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
-          "Percentages are of generated molecules; `unique %` is of valid ones (EDM bonds), `novel %` of unique",
-          "valid ones. `-` = not measured. Reconstruction: the same QM9 test molecules for every entry.", "",
-          markdown_table(rows), "", "Published anchors:", "", anchors_table(), ""]
+          *notes, "", markdown_table(rows, columns), "",
+          *(["Published anchors:", "", anchors_table(), ""] if anchors else [])]
     if (out / "curves.png").exists():
         md += ["![learning curves](curves.png)", ""]
     (out / "results.md").write_text("\n".join(md))
