@@ -35,7 +35,8 @@ from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stag
 from unite_mol.core.model import PRESETS, GEConfig, preset
 from unite_mol.core.unite import UniteConfig, UniteModel
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
-from unite_mol.data.qm9 import QM9Split, data_fingerprint, qm9
+from unite_mol.data.flat import FlatSplit
+from unite_mol.data.qm9 import data_fingerprint, qm9
 from unite_mol.generation import build_model, save_model
 from unite_mol.molecular import MoleculeConfig
 from unite_mol.runtime import parse_duration, uncompiled
@@ -97,7 +98,7 @@ class MolTrainConfig:
 class EpochBatches(Sequence[MolBatch]):
     """One epoch's batches, collated on access from flat arrays (with bond labels when given)."""
 
-    def __init__(self, split: QM9Split, index_batches: list[np.ndarray],
+    def __init__(self, split: FlatSplit, index_batches: list[np.ndarray],
                  bond_labels: tuple[np.ndarray, np.ndarray] | None = None):
         self.split = split
         self.index_batches = index_batches
