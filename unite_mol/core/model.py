@@ -10,6 +10,14 @@ doors, chosen by the domain adapter:
 * ``data_prefix`` (B, L, width) with ``prefix_mask``: extra tokens placed before the latent slots
   (images: patch tokens followed by latent register tokens, as in the paper).
 
+Two optional inputs, both silent at initialisation (zero weights), so they can be added to a trained GE:
+
+* ``z_sc`` (B, N, d_z), with ``GEConfig.self_cond``: the previous clean-latent estimate, added slot-wise
+  like the noisy latent (self-conditioning, as in SemlaFlow / FlowMol);
+* ``pair`` (B, N, N, K), with ``GEConfig.pair_features = K``: per-slot-pair features that every block
+  turns into one attention bias per head (molecules: a distance basis, of the data's geometry in the
+  tokenization pass and of the decoded estimate in the denoising pass).
+
 The tokenization pass calls the GE with data, ``t = 0`` (full noise) and the null condition; the
 denoising pass calls it on noisy latents without data. Which pass is which, and every loss, lives outside
 this file (:mod:`unite_mol.core.unite`).
