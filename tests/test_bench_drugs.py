@@ -85,8 +85,12 @@ def test_smoke_schema_on_the_druglike_set(tmp_path, monkeypatch):
     assert data["drugs/n"] == 2 and data["drugs/posebusters_all"] == 1.0 and data["drugs/mmff_strain_median_kcal"] < 1.0
     assert configs["data"]["source"] == "druglike" and configs["data"]["train_max_atoms"] >= 40
     assert configs["settings"]["budget_s"] == 3 and configs["protocol"] == "openbabel"
+    # curves are copied for every entry; a 3 s budget on a loaded machine may end before the first log line
+    steps = dict(zip(df["entry"], df["steps"]))
     for entry in ("unite", "two-stage"):
-        assert list((out / "curves" / entry).glob("*metrics.jsonl"))
+        assert (out / "curves" / entry).is_dir()
+        if steps[entry] >= 40:   # the bench logs every 10 steps of each stage: by then a curve line exists
+            assert list((out / "curves" / entry).glob("*metrics.jsonl"))
 
 
 def test_geom_split_pickles_end_to_end(tmp_path, monkeypatch):
