@@ -16,5 +16,5 @@ a = p.parse_args()
 for bonds in ("model", "rdkit", "openbabel"):
     t = time.time()
     mols = generate(a.n, seed=0, model=a.model, bonds=bonds, progress=False)
-    ok = sum(m.invalid_reason() is None for m in mols)
+    ok = sum(not m.invalid_reason() for m in mols)   # "" = usable
     print(f"bonds={bonds}: {ok} of {a.n} usable ({100 * ok / a.n:.1f} %), {time.time() - t:.0f} s")
