@@ -43,6 +43,10 @@ from unite_mol.runtime import parse_duration, uncompiled
 
 #: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
 BUDGET_WARMUP_FRAC = 0.05
+#: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
+#: and can learn at their own LR): the decoder stage, and the GE's self-conditioning and pair-bias inputs
+REFINER_PREFIXES = ("adapter.refiner.",)
+GE_INPUT_PREFIXES = ("ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.")
 
 
 @dataclass(frozen=True)
@@ -234,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def lr_multipliers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
     """Parameter-name prefixes trained at a multiple of the base LR (modules new to a trained model)."""
-    groups = [(("adapter.refiner.",), args.refiner_lr_mult),
-              (("ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias."), args.new_input_lr_mult)]
+    groups = [(REFINER_PREFIXES, args.refiner_lr_mult), (GE_INPUT_PREFIXES, args.new_input_lr_mult)]
     return tuple((prefix, mult) for prefixes, mult in groups if mult != 1 for prefix in prefixes)
 
 
@@ -344,8 +347,7 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
     model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
     missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
     fresh = sorted({k.split(".")[1] for k in missing})
-    new = ("adapter.refiner.", "ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.")
-    if unexpected or any(not k.startswith(new) for k in missing):
+    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES) for k in missing):
         raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
     base = Path(path)
