@@ -13,7 +13,8 @@ Presets:
     ``unite`` (shared weights + stop-gradient), ``unite-no-stopgrad``, ``unite-separate`` (separate
     tokenizer and denoiser weights) and ``two-stage`` (VAE for half the budget, then a latent flow model
     on its frozen latents for the other half), all through :func:`unite_mol.core.entry.train_entry`
-    (same random rotations, flow settings and FLOPs accounting for every entry).
+    (same random rotations, flow settings, self-conditioning of the denoising pass and FLOPs accounting
+    for every entry).
 
 Every run writes a results folder (``--out``, default ``runs/bench-results/qm9-<preset>-<date>``, which git
 ignores; pass ``--out benchmarks/...`` to keep results) with
@@ -54,6 +55,7 @@ class Preset:
     steps: int              # ODE steps
     lr: float = 1e-3
     flow_copies: int = 2
+    self_cond: bool = True  # the denoising pass reads its previous estimate (the shipped recipe; every entry)
 
 
 PRESETS = {

@@ -7,6 +7,7 @@ rotations), flow settings and equal-compute accounting (FLOPs of both stages of 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
 
     data = mol_data.qm9("train") if data is None else data
     torch.manual_seed(seed)
-    ge_cfg = ge_preset(preset.model)
+    ge_cfg = replace(ge_preset(preset.model), self_cond=preset.self_cond)
     mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets)
     sampler = mol_data.BucketBatchSampler(data.num_atoms, preset.batch_size, seed=seed)
     # the LR anneals over the wall-clock budget (cosine-budget), so every entry ends its run annealed
