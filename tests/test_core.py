@@ -29,6 +29,18 @@ def test_bad_configs_raise_clear_errors():
         UniteConfig(decoder_noise_prob=1.5)
 
 
+@pytest.mark.parametrize("kw, message", [
+    ({"cond_dropout": 1.0}, r"UniteConfig.cond_dropout must be in \[0, 1\), got 1.0"),  # open end excluded
+    ({"time_shift": 0.0}, r"UniteConfig.time_shift must be > 0, got 0.0"),
+    ({"flow_weight": float("nan")}, r"UniteConfig.flow_weight must be >= 0, got nan"),     # NaN is out of every range
+    ({"time_uniform_min": -0.1}, r"UniteConfig.time_uniform_min must be in \[0, 1\), got -0.1"),
+])
+def test_config_ranges_name_the_field_and_the_range(kw, message):
+    with pytest.raises(ValueError, match=message):
+        UniteConfig(**kw)
+    UniteConfig(cond_dropout=0.0, self_cond_prob=1.0, time_uniform_min=0.0)  # closed ends are inside
+
+
 def test_recon_reaches_encoder_and_decoder_flow_stops_at_clean_latent():
     model = tiny_model()
     terms = unite_terms(model, qm9_batch(), torch.Generator().manual_seed(0), UniteConfig(stop_grad=True))

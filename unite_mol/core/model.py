@@ -29,11 +29,40 @@ and an extra RMSNorm at the end of each block.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+_RANGE = re.compile(r"^(?:([\[(])\s*(\S+)\s*,\s*(\S+)\s*([\])])|(>=|>)\s*(\S+))$")
+
+
+def check_ranges(config, **ranges: str) -> None:
+    """Check fields of a config against their allowed ranges, e.g. ``check_ranges(cfg, p="[0, 1)", k=">= 0")``.
+
+    A range is an interval (``"[0, 1]"``, ``"(0, 1]"``, ...) or a lower bound (``">= 0"``, ``"> 0"``).
+
+    Raises:
+        ValueError: naming the first field outside its range, e.g. ``"UniteConfig.p must be in [0, 1), got 1.5"``.
+    """
+    for name, rule in ranges.items():
+        m = _RANGE.match(rule)
+        if m is None:
+            raise ValueError(f"bad range {rule!r} for {name}")
+        v = getattr(config, name)
+        if m.group(5):
+            lo = float(m.group(6))
+            ok = v >= lo if m.group(5) == ">=" else v > lo
+            what = f"be {rule}"
+        else:
+            lo, hi = float(m.group(2)), float(m.group(3))
+            ok = (lo <= v if m.group(1) == "[" else lo < v) and (v <= hi if m.group(4) == "]" else v < hi)
+            what = f"be in {rule}"
+        if not ok:
+            raise ValueError(f"{type(config).__name__}.{name} must {what}, got {v}")
 
 
 def check_fields(cls, d: dict) -> dict:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from unite_mol.core.flow import flow_loss, interpolate
+from unite_mol.core.model import check_ranges
 from unite_mol.core.unite import Tokens, UniteModel, _randn_like, denoise_for_loss, dropped_conditions, flow_times
 
 
@@ -36,20 +37,8 @@ class TwoStageConfig:
     self_cond_prob: float = 0.5       # as UniteConfig's (only for a denoiser GE that reads its estimate)
 
     def __post_init__(self) -> None:
-        if self.kl_weight < 0:
-            raise ValueError(f"TwoStageConfig.kl_weight must be >= 0, got {self.kl_weight}")
-        if self.flow_copies < 1:
-            raise ValueError(f"TwoStageConfig.flow_copies must be >= 1, got {self.flow_copies}")
-        if not self.time_shift > 0:
-            raise ValueError(f"TwoStageConfig.time_shift must be > 0, got {self.time_shift}")
-        if not 0 <= self.time_uniform_frac <= 1:
-            raise ValueError(f"TwoStageConfig.time_uniform_frac must be in [0, 1], got {self.time_uniform_frac}")
-        if not 0 <= self.time_uniform_min < 1:
-            raise ValueError(f"TwoStageConfig.time_uniform_min must be in [0, 1), got {self.time_uniform_min}")
-        if not 0 <= self.cond_dropout < 1:
-            raise ValueError(f"TwoStageConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        if not 0 <= self.self_cond_prob <= 1:
-            raise ValueError(f"TwoStageConfig.self_cond_prob must be in [0, 1], got {self.self_cond_prob}")
+        check_ranges(self, kl_weight=">= 0", flow_copies=">= 1", time_shift="> 0", time_uniform_frac="[0, 1]",
+                     time_uniform_min="[0, 1)", cond_dropout="[0, 1)", self_cond_prob="[0, 1]")
 
     def to_dict(self) -> dict:
         return asdict(self)

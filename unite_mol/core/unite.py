@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from unite_mol.core.flow import flow_loss, interpolate, sample_time
-from unite_mol.core.model import DecoderTrunk, GEConfig, GenerativeEncoder
+from unite_mol.core.model import DecoderTrunk, GEConfig, GenerativeEncoder, check_ranges
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,9 @@ class UniteConfig:
     self_cond_prob: float = 0.5       # share of denoising copies given their own estimate (GEs with self_cond / pair_features)
 
     def __post_init__(self) -> None:
-        if self.flow_copies < 0:
-            raise ValueError(f"UniteConfig.flow_copies must be >= 0, got {self.flow_copies}")
-        if self.flow_weight < 0:
-            raise ValueError(f"UniteConfig.flow_weight must be >= 0, got {self.flow_weight}")
-        if not 0 < self.time_shift:
-            raise ValueError(f"UniteConfig.time_shift must be > 0, got {self.time_shift}")
-        if not 0 <= self.time_uniform_frac <= 1:
-            raise ValueError(f"UniteConfig.time_uniform_frac must be in [0, 1], got {self.time_uniform_frac}")
-        if not 0 <= self.time_uniform_min < 1:
-            raise ValueError(f"UniteConfig.time_uniform_min must be in [0, 1), got {self.time_uniform_min}")
-        if not 0 <= self.decoder_noise_prob <= 1:
-            raise ValueError(f"UniteConfig.decoder_noise_prob must be in [0, 1], got {self.decoder_noise_prob}")
-        if not 0 <= self.decoder_noise_tmin <= 1:
-            raise ValueError(f"UniteConfig.decoder_noise_tmin must be in [0, 1], got {self.decoder_noise_tmin}")
-        if not 0 <= self.cond_dropout < 1:
-            raise ValueError(f"UniteConfig.cond_dropout must be in [0, 1), got {self.cond_dropout}")
-        if not 0 <= self.self_cond_prob <= 1:
-            raise ValueError(f"UniteConfig.self_cond_prob must be in [0, 1], got {self.self_cond_prob}")
+        check_ranges(self, flow_copies=">= 0", flow_weight=">= 0", time_shift="> 0", time_uniform_frac="[0, 1]",
+                     time_uniform_min="[0, 1)", decoder_noise_prob="[0, 1]", decoder_noise_tmin="[0, 1]",
+                     cond_dropout="[0, 1)", self_cond_prob="[0, 1]")
 
     def to_dict(self) -> dict:
         return asdict(self)

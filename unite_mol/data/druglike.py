@@ -319,19 +319,11 @@ class DrugLikeSplit(FlatSplit):
 
     def __init__(self, name: str, data: dict[str, np.ndarray]):
         self.name = name
-        rows = np.flatnonzero(data["split"] == SPLIT_CODES[name])
-        self._rows = rows
         self._data = data
-        starts, ends = data["offsets"][rows], data["offsets"][rows + 1]
-        self.num_atoms = (ends - starts).astype(np.int64)
-        atom_rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
-        self.numbers = data["numbers"][atom_rows].astype(np.int64)
-        self.positions = data["positions"][atom_rows]
+        atom_rows = self._select(data, np.flatnonzero(data["split"] == SPLIT_CODES[name]))
         self.charges = data["charges"][atom_rows].astype(np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.num_atoms)]).astype(np.int64)
-        self.smiles = data["smiles"][rows]
-        self.energy = data["energy"][rows]
-        self.moses_row = data["moses_row"][rows]
+        self.energy = data["energy"][self._rows]
+        self.moses_row = data["moses_row"][self._rows]
 
     def molecule(self, k: int) -> Molecule:
         s, e = self.offsets[k], self.offsets[k + 1]

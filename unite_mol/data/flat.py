@@ -9,6 +9,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Iterator, Sequence, overload
 
+import numpy as np
+
 from unite_mol.molecule import Molecule
 
 
@@ -22,6 +24,20 @@ class FlatSplit(Sequence[Molecule]):
 
     def __len__(self) -> int:
         return len(self.num_atoms)
+
+    def _select(self, data: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """Hold molecules ``rows`` of the flat arrays ``data`` (``offsets``, ``numbers``, ``positions``,
+        ``smiles``) as ``num_atoms``, ``numbers``, ``positions``, ``offsets`` and ``smiles``; returns their
+        atom rows in ``data``, for further per-atom fields."""
+        self._rows = rows
+        starts, ends = data["offsets"][rows], data["offsets"][rows + 1]
+        self.num_atoms = (ends - starts).astype(np.int64)
+        atom_rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
+        self.numbers = data["numbers"][atom_rows].astype(np.int64)
+        self.positions = data["positions"][atom_rows]
+        self.offsets = np.concatenate([[0], np.cumsum(self.num_atoms)]).astype(np.int64)
+        self.smiles = data["smiles"][rows]
+        return atom_rows
 
     @overload
     def __getitem__(self, i: int) -> Molecule: ...

@@ -180,14 +180,7 @@ class QM9Split(FlatSplit):
 
     def __init__(self, name: str, rows: np.ndarray, data: dict[str, np.ndarray]):
         self.name = name
-        self._rows = rows
-        starts, ends = data["offsets"][rows], data["offsets"][rows + 1]
-        self.num_atoms = (ends - starts).astype(np.int64)
-        atom_rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
-        self.numbers = data["numbers"][atom_rows].astype(np.int64)
-        self.positions = data["positions"][atom_rows]
-        self.offsets = np.concatenate([[0], np.cumsum(self.num_atoms)]).astype(np.int64)
-        self.smiles = data["smiles"][rows]
+        self._select(data, rows)
         self.inchi = data["inchi"][rows]
         self.gdb_index = data["gdb_index"][rows]
         self.properties = data["properties"][rows]

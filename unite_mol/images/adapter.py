@@ -39,6 +39,12 @@ class ImageBatch:
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """What the image adapter reads and how it scores reconstructions.
+
+    Images are ``channels`` x ``image_size`` x ``image_size``, cut into square patches of ``patch_size``
+    pixels (one latent token each); ``num_classes`` class ids condition the denoiser (0: unconditional).
+    """
+
     image_size: int = 28
     channels: int = 1
     patch_size: int = 4

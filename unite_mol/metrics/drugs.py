@@ -17,15 +17,16 @@ four such measures under ``drugs/...`` in one flat dict (see its docstring for e
     (e.g. the geometry checks of a molecule that does not sanitise) reads as *not passed*; such molecules
     are counted in ``posebusters_unchecked`` and their records say which checks and why.
 ``xtb``
-    GFN2-xTB relaxation energy, E(input) - E(relaxed) in kcal/mol (``tblite``, Bannwarth, Ehlert and
-    Grimme 2019). The geometry is relaxed in Cartesian coordinates by L-BFGS (``scipy``) on the xTB energy
-    and gradient until the largest per-atom force is below ``fmax`` (default 1e-3 Eh/bohr, about 0.05
-    eV/A, ASE's usual threshold) or ``max_steps`` iterations have passed. Total charge: the sum of the
-    formal charges; unpaired electrons: 0 for an even electron count, else 1. A relaxation that did not
-    converge still enters the median and mean (its energy drop is a lower bound; a geometry far from a
-    minimum is exactly what the metric should not hide) and is counted in ``xtb_not_converged``; one that
-    could not run (SCC failure, overlapping atoms) is counted in ``xtb_failed`` with its reason. xTB runs
-    with the OpenMP threads of the process: set ``OMP_NUM_THREADS`` before Python starts.
+    GFN2-xTB relaxation energy, E(input) - E(relaxed) in kcal/mol (``tblite``, Bannwarth, Ehlert and Grimme
+    2019; code in :mod:`unite_mol.metrics.xtb`). The geometry is relaxed in Cartesian coordinates by L-BFGS
+    (``scipy``) on the xTB energy and gradient until the largest per-atom force is below ``fmax`` (default
+    1e-3 Eh/bohr, about 0.05 eV/A, ASE's usual threshold) or ``max_steps`` iterations have passed. Total
+    charge: the sum of the formal charges; unpaired electrons: 0 for an even electron count, else 1. A
+    relaxation that did not converge still enters the median and mean (its energy drop is a lower bound; a
+    geometry far from a minimum is exactly what the metric should not hide) and is counted in
+    ``xtb_not_converged``; one that could not run (SCC failure, overlapping atoms) is counted in
+    ``xtb_failed`` with its reason. xTB runs with the OpenMP threads of the process: set ``OMP_NUM_THREADS``
+    before Python starts.
 ``mmff``
     MMFF94 strain, E(input) - E(minimised) in kcal/mol, through :func:`unite_mol.relax.relax` (the cheap
     fallback for xTB; same treatment of non-converged and failed molecules).
@@ -56,55 +57,24 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from unite_mol.metrics import OVERLAP_A, EvalResult, as_molecule, canonical
+from unite_mol.metrics import EvalResult, canonical
+from unite_mol.metrics.drug_inputs import first_line as _first_line
+from unite_mol.metrics.drug_inputs import energy_summary
+from unite_mol.metrics.drug_inputs import validated as _validated
+from unite_mol.metrics.xtb import XTB_FMAX, XTB_MAX_STEPS, XtbRelaxation, xtb_relax, xtb_relaxation
 from unite_mol.molecule import Molecule
 
+__all__ = ["MEASURES", "XtbRelaxation", "calibrate", "drug_metrics", "fcd_score", "mmff_strain", "molecule_smiles",
+           "posebusters_checks", "xtb_relax", "xtb_relaxation"]
+
 MEASURES = ("posebusters", "xtb", "mmff")   # per-molecule measures; FCD runs when reference SMILES are given
-HARTREE_KCAL = 627.5094740631              # kcal/mol per hartree (CODATA 2018)
-BOHR_A = 0.529177210903                    # Angstrom per bohr (CODATA 2018)
-XTB_METHOD = "GFN2-xTB"
-XTB_MAX_Z = 86                             # GFN2-xTB is parametrised for H..Rn
-XTB_FMAX = 1e-3                            # Eh/bohr, largest per-atom force at convergence (~0.05 eV/A)
-XTB_MAX_STEPS = 500
 MMFF_MAX_ITERS = 2000                      # as for the drug-like set's own minimisation
 FCD_WEIGHTS = "ChemNet_v0.13_pretrained.pt"
-
-
-# ------------------------------------------------------------------------------------------------ input
-def _validated(molecules: Iterable[Any], *, need_bonds: bool, need_xtb: bool) -> list[Molecule]:
-    """Molecules checked for what the measures need, or ``ValueError`` / ``TypeError`` naming the problem."""
-    if isinstance(molecules, Molecule):
-        raise TypeError("drug metrics take a list of molecules; wrap a single one as [molecule]")
-    out = []
-    for k, item in enumerate(molecules):
-        if not isinstance(item, (Molecule, tuple, list)):
-            raise TypeError(f"molecule {k} is a {type(item).__name__}, not a unite_mol.Molecule")
-        mol, reason = as_molecule(item)
-        if mol is None:
-            raise ValueError(f"molecule {k}: {reason}")
-        if not np.isfinite(mol.positions).all():  # Molecule refuses them; kept for arrays changed behind its back
-            raise ValueError(f"molecule {k} ({mol!r}) has non-finite coordinates (NaN or inf)")
-        if need_bonds and mol.bonds is None:
-            raise ValueError(f"molecule {k} ({mol!r}) has bonds=None: PoseBusters, MMFF strain and FCD need bonds; "
-                             "generate with bonds or call .with_bonds('openbabel') first")
-        if need_xtb and int(mol.numbers.max()) > XTB_MAX_Z:
-            a = int(np.argmax(mol.numbers))
-            raise ValueError(f"molecule {k}: atom {a} ({mol.symbols[a]}) has no GFN2-xTB parameters (H..Rn only)")
-        out.append(mol)
-    if not out:
-        raise ValueError("no molecules to score")
-    return out
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}"
 
 
 # ------------------------------------------------------------------------------------------- PoseBusters
@@ -184,120 +154,6 @@ def posebusters_checks(molecules: Sequence[Molecule]) -> tuple[dict[str, float],
     return metrics, records
 
 
-# ------------------------------------------------------------------------------------------------- xTB
-@dataclass(frozen=True)
-class XtbRelaxation:
-    """One GFN2-xTB relaxation: energies in hartree, positions in Angstrom, forces in Eh/bohr."""
-
-    energy_initial: float
-    energy_final: float
-    positions: np.ndarray
-    converged: bool
-    steps: int
-    evaluations: int
-    max_force: float
-    reason: str
-
-    @property
-    def relaxation_kcal(self) -> float:
-        """E(input) - E(relaxed) in kcal/mol (>= 0 up to SCC noise)."""
-        return (self.energy_initial - self.energy_final) * HARTREE_KCAL
-
-
-def xtb_relax(mol: Molecule, *, max_steps: int = XTB_MAX_STEPS, fmax: float = XTB_FMAX,
-              method: str = XTB_METHOD) -> XtbRelaxation:
-    """Relax one molecule with GFN2-xTB (L-BFGS on Cartesian coordinates) and report the energy drop.
-
-    Args:
-        mol: the molecule; its formal charges give the total charge (bonds are not used).
-        max_steps: most L-BFGS iterations (``>= 1``); at most ``3 * max_steps`` xTB evaluations.
-        fmax: convergence threshold on the largest per-atom force, Eh/bohr.
-        method: ``"GFN2-xTB"`` (default) or another ``tblite`` method name (``"GFN1-xTB"``).
-
-    Raises:
-        ValueError: for bad options.
-        tblite.exceptions.TBLiteRuntimeError: when xTB fails on the input geometry (SCC not converged).
-    """
-    from scipy.optimize import minimize
-    from tblite.interface import Calculator
-
-    if int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    if not fmax > 0:
-        raise ValueError(f"fmax must be positive (Eh/bohr), got {fmax!r}")
-    charge = int(mol.formal_charges.sum())
-    uhf = (int(mol.numbers.sum()) - charge) % 2
-    x0 = mol.positions.ravel() / BOHR_A
-    calc = Calculator(method, mol.numbers, x0.reshape(-1, 3), charge=float(charge), uhf=uhf)
-    calc.set("verbosity", 0)
-    state: dict[str, Any] = {"res": None, "n": 0}
-
-    def energy_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
-        calc.update(x.reshape(-1, 3))
-        state["res"] = calc.singlepoint(state["res"])  # restart the SCC from the previous wavefunction
-        state["n"] += 1
-        e = float(state["res"].get("energy"))
-        g = np.asarray(state["res"].get("gradient"), dtype=np.float64).ravel()
-        if not (np.isfinite(e) and np.isfinite(g).all()):
-            raise FloatingPointError(f"xTB returned a non-finite energy or gradient at evaluation {state['n']}")
-        return e, g
-
-    e0, g0 = energy_and_gradient(x0)
-    # L-BFGS-B's gtol bounds each gradient component; fmax / sqrt(3) bounds each atom's force norm by fmax
-    opt = minimize(energy_and_gradient, x0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": int(max_steps), "maxfun": 3 * int(max_steps), "gtol": fmax / np.sqrt(3),
-                            "ftol": 0.0, "maxcor": 20})
-    e1 = float(opt.fun)
-    force = float(np.linalg.norm(np.asarray(opt.jac).reshape(-1, 3), axis=1).max())
-    converged = force <= fmax
-    reason = "" if converged else (f"did not converge in {opt.nit} steps (largest force {force:.2e} Eh/bohr; "
-                                   f"L-BFGS: {opt.message})")
-    return XtbRelaxation(energy_initial=e0, energy_final=e1, positions=np.asarray(opt.x).reshape(-1, 3) * BOHR_A,
-                         converged=converged, steps=int(opt.nit), evaluations=int(state["n"]), max_force=force,
-                         reason=reason)
-
-
-def xtb_relaxation(molecules: Sequence[Molecule], *, max_steps: int = XTB_MAX_STEPS, fmax: float = XTB_FMAX,
-                   method: str = XTB_METHOD) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """GFN2-xTB relaxation energies of a set (see the module docstring and :func:`xtb_relax`).
-
-    Returns:
-        ``(metrics, records)``: ``xtb_relax_median_kcal``, ``xtb_relax_mean_kcal``, ``xtb_not_converged``,
-        ``xtb_failed``; per molecule ``xtb_relax_kcal``, ``xtb_converged``, ``xtb_steps``, ``xtb_reason``,
-        ``xtb_seconds``.
-
-    Raises:
-        ValueError, TypeError: for bad input or options.
-    """
-    from tblite.exceptions import TBLiteRuntimeError
-
-    mols = _validated(molecules, need_bonds=False, need_xtb=True)
-    records = []
-    for k, mol in enumerate(mols):
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {"index": k, "xtb_relax_kcal": np.nan, "xtb_converged": False, "xtb_steps": 0}
-        d = mol.distance_matrix() + np.eye(mol.num_atoms) * 1e9
-        if d.min() < OVERLAP_A:
-            i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-            rec.update(xtb_ran=False, xtb_reason=f"not run: atoms {min(i, j)} and {max(i, j)} overlap ({d[i, j]:.3f} A apart)")
-        else:
-            try:
-                r = xtb_relax(mol, max_steps=max_steps, fmax=fmax, method=method)
-            except (TBLiteRuntimeError, FloatingPointError) as exc:
-                rec.update(xtb_ran=False, xtb_reason=f"xTB failed: {_first_line(exc)}")
-            else:
-                rec.update(xtb_ran=True, xtb_relax_kcal=r.relaxation_kcal, xtb_converged=r.converged,
-                           xtb_steps=r.steps, xtb_max_force=r.max_force, xtb_reason=r.reason)
-        rec["xtb_seconds"] = time.perf_counter() - t0
-        records.append(rec)
-    ran = np.array([r["xtb_relax_kcal"] for r in records if r["xtb_ran"]])
-    metrics = {"xtb_relax_median_kcal": float(np.median(ran)) if len(ran) else float("nan"),
-               "xtb_relax_mean_kcal": float(ran.mean()) if len(ran) else float("nan"),
-               "xtb_not_converged": float(sum(r["xtb_ran"] and not r["xtb_converged"] for r in records)),
-               "xtb_failed": float(sum(not r["xtb_ran"] for r in records))}
-    return metrics, records
-
-
 # ------------------------------------------------------------------------------------------------ MMFF
 def mmff_strain(molecules: Sequence[Molecule], *, max_iters: int = MMFF_MAX_ITERS) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """MMFF94 strain, E(input) - E(minimised), through :func:`unite_mol.relax.relax`.
@@ -320,12 +176,7 @@ def mmff_strain(molecules: Sequence[Molecule], *, max_iters: int = MMFF_MAX_ITER
         records.append({"index": k, "mmff_ran": bool(p["relaxed"]), "mmff_strain_kcal": -float(p["relax_energy_change_kcal"]),
                         "mmff_converged": bool(p["relax_converged"]), "mmff_reason": p["relax_reason"],
                         "mmff_seconds": time.perf_counter() - t0})
-    ran = np.array([r["mmff_strain_kcal"] for r in records if r["mmff_ran"]])
-    metrics = {"mmff_strain_median_kcal": float(np.median(ran)) if len(ran) else float("nan"),
-               "mmff_strain_mean_kcal": float(ran.mean()) if len(ran) else float("nan"),
-               "mmff_not_converged": float(sum(r["mmff_ran"] and not r["mmff_converged"] for r in records)),
-               "mmff_failed": float(sum(not r["mmff_ran"] for r in records))}
-    return metrics, records
+    return energy_summary(records, "mmff", "strain"), records
 
 
 # ------------------------------------------------------------------------------------------------- FCD
