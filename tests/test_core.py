@@ -116,8 +116,8 @@ def test_interpolant_velocity_and_time_sampling():
     assert abs(float(ts.median()) - 1 / 3) < 0.02                            # median of shifted logit-normal(0,1)
 
 
-@pytest.mark.parametrize("method", ["euler", "heun"])
-def test_sampler_integrates_analytic_gaussian_flow(method):
+@pytest.mark.parametrize("method, noise_level", [("euler", 0.0), ("heun", 0.0), ("stochastic", 0.5), ("stochastic", 2.0)])
+def test_sampler_integrates_analytic_gaussian_flow(method, noise_level):
     mu, s = torch.tensor([2.0, -1.0]), torch.tensor([0.5, 1.5])
 
     def denoise(z, t):  # E[z0 | z_t] for z0 ~ N(mu, s^2), z_t = t z0 + (1 - t) eps
@@ -125,11 +125,33 @@ def test_sampler_integrates_analytic_gaussian_flow(method):
         return mu + t * s ** 2 / (t ** 2 * s ** 2 + (1 - t) ** 2) * (z - t * mu)
 
     noise = torch.randn(20_000, 1, 2, generator=torch.Generator().manual_seed(0))
-    z = sample(denoise, noise, steps=100 if method == "euler" else 50, method=method)
+    g = torch.Generator().manual_seed(1)
+    z = sample(denoise, noise, steps=50 if method == "heun" else 100, method=method, noise_level=noise_level,
+               step_noise=lambda like: torch.randn(like.shape, generator=g))
     torch.testing.assert_close(z.mean(dim=(0, 1)), mu, atol=0.03, rtol=0)
     torch.testing.assert_close(z.std(dim=(0, 1)), s, atol=0.03, rtol=0.02)
     with pytest.raises(ValueError, match="unknown sampler"):
         sample(denoise, noise, method="rk4")
+
+
+def test_stochastic_sampler_without_fresh_noise_is_an_euler_step_and_checks_its_arguments():
+    def denoise(z, t):  # any smooth predictor
+        return torch.tanh(z) * (0.5 + t.view(-1, 1, 1))
+
+    noise = torch.randn(4, 3, 2, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(sample(denoise, noise, steps=7, method="stochastic"),
+                               sample(denoise, noise, steps=7, method="euler"), atol=1e-5, rtol=1e-5)
+    # fresh noise changes the path, and the last step still lands on the prediction made at the last grid time
+    g = torch.Generator().manual_seed(2)
+    z = sample(denoise, noise, steps=7, method="stochastic", noise_level=0.7,
+               step_noise=lambda like: torch.randn(like.shape, generator=g))
+    assert not torch.allclose(z, sample(denoise, noise, steps=7, method="euler"), atol=1e-3)
+    with pytest.raises(ValueError, match="needs step_noise"):
+        sample(denoise, noise, method="stochastic", noise_level=0.5)
+    with pytest.raises(ValueError, match="noise_level is for method='stochastic'"):
+        sample(denoise, noise, method="heun", noise_level=0.5)
+    with pytest.raises(ValueError, match="noise_level must be a finite number >= 0"):
+        sample(denoise, noise, method="stochastic", noise_level=-0.5, step_noise=torch.randn_like)
 
 
 def test_two_stage_baseline_trains_the_right_parts():

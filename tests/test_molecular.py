@@ -89,6 +89,28 @@ def test_generation_is_seeded_and_independent_of_batch_size():
         np.testing.assert_allclose(xa, xf, atol=1e-4)
 
 
+def test_stochastic_sampling_and_temperature_are_seeded_per_sample():
+    model = tiny_model().eval()
+    kw = dict(seed=3, steps=4, precision="fp32", method="stochastic", noise_level=0.5)
+    a = generate_arrays(model, 5, batch_size=5, **kw)
+    b = generate_arrays(model, 5, batch_size=2, **kw)       # fresh noise of sample i comes from (seed, i) alone
+    for (za, xa), (zb, xb) in zip(a, b):
+        assert np.array_equal(za, zb)
+        np.testing.assert_allclose(xa, xb, atol=1e-4)
+    ode = generate_arrays(model, 5, seed=3, steps=4, precision="fp32", method="euler")
+    assert any(not np.allclose(x1, x2, atol=1e-3) for (_, x1), (_, x2) in zip(a, ode))
+    # temperature scales the starting noise: same atom counts, other molecules
+    cold = generate_arrays(model, 5, seed=3, steps=4, precision="fp32", temperature=0.5)
+    assert [len(z) for z, _ in cold] == [len(z) for z, _ in ode]
+    assert any(not np.allclose(x1, x2, atol=1e-3) for (_, x1), (_, x2) in zip(cold, ode))
+    for bad, match in [(dict(temperature=0.0), "temperature must be a number > 0"),
+                       (dict(noise_level=0.3), "needs method='stochastic'"),
+                       (dict(method="stochastic", noise_level=float("nan")), "noise_level must be"),
+                       (dict(method="rk4"), "method must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            generate(2, model=model, **bad)
+
+
 def test_bf16_sampling_stays_close_to_fp32():
     model = tiny_model().eval()
     a = generate_arrays(model, 4, seed=0, steps=4, precision="fp32")

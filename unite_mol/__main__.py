@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
     g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
     g.add_argument("--steps", type=int, default=25, help="ODE solver steps (generate()'s default)")
-    g.add_argument("--method", default="heun", choices=["heun", "euler"], help="ODE solver")
+    g.add_argument("--method", default="heun", help="solver: heun, euler or stochastic (see --noise-level)")
+    g.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise")
+    g.add_argument("--noise-level", type=float, default=0.0,
+                   help="strength of the noise re-drawn along the way (--method stochastic; 0 = Euler)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
                    help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
@@ -58,7 +61,8 @@ def _generate(args: argparse.Namespace) -> int:
             io.detect_format(args.out)
         check_sampling_args(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps,
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
-                            precision=args.precision, min_n=1)
+                            precision=args.precision, min_n=1, temperature=args.temperature,
+                            noise_level=args.noise_level)
         device = pick_device(args.device)
         model = load_model(args.model, device=device)
         if bonds == "model" and not model.adapter.config.bond_head:
@@ -73,7 +77,8 @@ def _generate(args: argparse.Namespace) -> int:
                 for m in generate(min(CHUNK, args.n - start), seed=args.seed, num_atoms=args.num_atoms,
                                   steps=args.steps, method=args.method, model=model, batch_size=args.batch_size,
                                   bonds=bonds, device=device, precision=args.precision, first_index=start,
-                                  progress=update or False):
+                                  progress=update or False, temperature=args.temperature,
+                                  noise_level=args.noise_level):
                     written += 1
                     yield m
 

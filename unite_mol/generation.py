@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from unite_mol.core.model import GEConfig
-from unite_mol.core.samplers import sample
+from unite_mol.core.samplers import METHODS, sample
 from unite_mol.core.unite import UniteModel
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
@@ -43,7 +43,6 @@ from unite_mol.runtime import PRECISIONS, pick_device, resolve_precision
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "unite-qm9"
-METHODS = ("heun", "euler")
 
 
 def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
@@ -113,7 +112,8 @@ def _check_int(name: str, value: Any, low: int) -> None:
 
 
 def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
-                        time_shift: float, precision: str, first_index: int = 0, min_n: int = 0) -> None:
+                        time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
+                        temperature: float = 1.0, noise_level: float = 0.0) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done).
 
     Raises:
@@ -125,7 +125,14 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     _check_int("batch_size", batch_size, 1)
     _check_int("first_index", first_index, 0)
     if method not in METHODS:
-        raise ValueError(f"method must be 'heun' or 'euler', got {method!r}")
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    for name, value in (("temperature", temperature), ("noise_level", noise_level)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) \
+                or value < 0 or (name == "temperature" and value == 0):
+            what = "a number > 0" if name == "temperature" else "a finite number >= 0"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+    if noise_level > 0 and method != "stochastic":
+        raise ValueError(f"noise_level={noise_level} needs method='stochastic' (the {method} sampler is deterministic)")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
     if not isinstance(time_shift, (int, float)) or isinstance(time_shift, bool) or not np.isfinite(time_shift) \
@@ -160,18 +167,20 @@ def progress_callback(progress: bool | Callable[[int], None], total: int) -> tup
 @torch.no_grad()
 def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                     steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
-                    precision: str = "auto", first_index: int = 0,
-                    progress: bool | Callable[[int], None] = False) -> list[tuple[np.ndarray, np.ndarray]]:
+                    precision: str = "auto", first_index: int = 0, progress: bool | Callable[[int], None] = False,
+                    temperature: float = 1.0, noise_level: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Raw samples: a list of (atomic numbers, positions) without bond perception."""
     return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, num_atoms=num_atoms, steps=steps,
                                                    method=method, batch_size=batch_size, time_shift=time_shift,
-                                                   precision=precision, first_index=first_index, progress=progress)]
+                                                   precision=precision, first_index=first_index, progress=progress,
+                                                   temperature=temperature, noise_level=noise_level)]
 
 
 @torch.no_grad()
 def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                      steps: int = 25, method: str = "heun", batch_size: int = 256, time_shift: float = 1.0,
-                     precision: str = "auto", first_index: int = 0, progress: bool | Callable[[int], None] = False
+                     precision: str = "auto", first_index: int = 0, progress: bool | Callable[[int], None] = False,
+                     temperature: float = 1.0, noise_level: float = 0.0
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -181,13 +190,17 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     runs in float32, so coordinates keep full precision); ``"auto"`` does so on CUDA and on CPUs with
     native bf16; ``"fp32"`` never. Only fp32 results are independent of ``batch_size`` (see the module
     docstring). ``progress``: a tqdm bar on stderr (``True``), none (``False``) or a callable given the
-    number of samples finished after each batch.
+    number of samples finished after each batch. ``temperature`` scales the starting noise (1: the
+    model's distribution; below 1 trades diversity for staying nearer the modes). ``noise_level`` (with
+    ``method="stochastic"``): how strongly the noise is re-drawn along the way (:mod:`unite_mol.core.samplers`);
+    the fresh noise of sample ``i`` also comes from ``(seed, i)`` alone.
 
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
     """
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
-                        time_shift=time_shift, precision=precision, first_index=first_index)
+                        time_shift=time_shift, precision=precision, first_index=first_index,
+                        temperature=temperature, noise_level=noise_level)
     cfg: MoleculeConfig = model.adapter.config
     d = model.config.latent_dim
     device = next(model.parameters()).device
@@ -198,14 +211,15 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
         counts_given = [int(k) for k in num_atoms]
     else:
         counts_given = None
-    counts, noises = [], []
+    counts, noises, gens = [], [], []
     for i in range(n):
         g = sample_generator(seed, first_index + i)
         k = counts_given[i] if counts_given is not None else draw_num_atoms(cfg.atom_count_hist, g)
         if not 1 <= k <= cfg.max_atoms:
             raise ValueError(f"sample {first_index + i}: {k} atoms requested; this model supports 1..{cfg.max_atoms}")
         counts.append(k)
-        noises.append(torch.randn(k, d, generator=g))
+        noises.append(torch.randn(k, d, generator=g) * temperature)
+        gens.append(g)                            # the stochastic sampler's fresh noise continues this stream
     order = np.argsort(counts, kind="stable")     # similar sizes together: less padding
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray | None] | None] = [None] * n
     update, bar = progress_callback(progress, n)
@@ -219,9 +233,16 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 z[r, : counts[i]] = noises[i]
                 mask[r, : counts[i]] = True
             z, mask = z.to(device), mask.to(device)
+
+            def step_noise(like: torch.Tensor, idx=idx, width=width) -> torch.Tensor:
+                fresh = torch.zeros(len(idx), width, d)
+                for r, i in enumerate(idx):
+                    fresh[r, : counts[i]] = torch.randn(counts[i], d, generator=gens[i])
+                return fresh.to(like.device)
+
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 z1 = sample(model.sampling_denoiser(mask), z, steps=steps, method=method,
-                            shift=time_shift)
+                            shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
             dec = model.decode(z1, mask)
             decoded = model.adapter.to_arrays(dec, mask)
@@ -241,7 +262,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              bonds: str | None = "auto", device: str | torch.device = "auto",
              precision: str = "auto", relax: bool = False, first_index: int = 0,
              progress: bool | Callable[[int], None] = True, valid_only: bool = False,
-             num_heavy_atoms: int | None = None, max_draws: int | None = None) -> list[Molecule]:
+             num_heavy_atoms: int | None = None, max_draws: int | None = None, temperature: float = 1.0,
+             noise_level: float = 0.0) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -252,8 +274,10 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         seed: sample ``i`` depends on ``(seed, i)`` only (in fp32; see ``precision``).
         num_atoms: atoms per molecule, hydrogens included (an int or one per sample); default: drawn from
             the training data's atom-count histogram.
-        steps, method: ODE solver steps and ``"heun"`` or ``"euler"`` (25 Heun steps scored like 50 and
-            100 on the shipped model; see its card).
+        steps, method: solver steps and ``"heun"``, ``"euler"`` or ``"stochastic"`` (25 Heun steps scored
+            like 50 and 100 on the shipped model; see its card).
+        temperature, noise_level: the starting noise's scale, and how strongly the stochastic sampler
+            re-draws the noise along the way (see :func:`generate_samples`).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -295,7 +319,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     from unite_mol.bonds import METHODS as BOND_METHODS
 
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
-                        time_shift=1.0, precision=precision, first_index=first_index)
+                        time_shift=1.0, precision=precision, first_index=first_index, temperature=temperature,
+                        noise_level=noise_level)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
         raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, BOND_METHODS))} "
                          f"or None")
@@ -334,7 +359,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
-                                   batch_size=batch_size, precision=used, first_index=first, progress=report)
+                                   batch_size=batch_size, precision=used, first_index=first, progress=report,
+                                   temperature=temperature, noise_level=noise_level)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used}

@@ -12,6 +12,12 @@ curve when the models are a run's snapshots) into ``--out``.
 Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves over a run's snapshots::
 
     python -m unite_mol.bench levers A=runs/levers/A/model C=runs/levers/C/model --out benchmarks/qm9/levers
+
+A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
+``noise_level``; the rest stay at ``generate()``'s defaults), so one model under several samplers is one
+table::
+
+    python -m unite_mol.bench levers ode=M "sde=M@method=stochastic,noise_level=0.5,steps=50" --recon 0
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from unite_mol.data.qm9 import training_smiles
 from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
+SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float}
+
 COLUMNS = (
-    ("train_steps", "steps", False), ("train_s", "train s", False),
+    ("sampler", "sampler", False), ("train_steps", "steps", False), ("train_s", "train s", False),
     ("gen/edm/atom_stability", "atom stab (EDM)", True), ("gen/edm/mol_stability", "mol stab (EDM)", True),
     ("gen/edm/validity", "valid (EDM)", True), ("gen/edm/connected", "valid+conn (EDM)", True),
     ("gen/edm/uniqueness", "unique (EDM, of valid)", True), ("gen/edm/novelty", "novel (EDM)", True),
@@ -44,10 +52,33 @@ COLUMNS = (
 )
 
 
+def parse_spec(item: str) -> tuple[str, str, dict[str, Any]]:
+    """``NAME=PATH[@key=value,...]`` -> (name, path, sampler settings).
+
+    Raises:
+        ValueError: naming what is malformed (a missing part, an unknown key, a value of the wrong type).
+    """
+    name, sep, rest = item.partition("=")
+    path, _, opts = rest.partition("@")
+    if not sep or not name or not path:
+        raise ValueError(f"expected NAME=MODEL_PATH[@key=value,...], got {item!r}")
+    sampler: dict[str, Any] = {}
+    for part in filter(None, opts.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key not in SAMPLER_KEYS:
+            raise ValueError(f"{item!r}: sampler settings are key=value with keys {', '.join(SAMPLER_KEYS)}; got {part!r}")
+        try:
+            sampler[key] = SAMPLER_KEYS[key](value)
+        except ValueError:
+            raise ValueError(f"{item!r}: {key} must be {SAMPLER_KEYS[key].__name__}, got {value!r}") from None
+    return name, path, sampler
+
+
 def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, reference: set[str],
-                relax: bool = False) -> list[dict[str, Any]]:
+                relax: bool = False, sampler: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row: generation (all protocols that apply), reconstruction and the model's training record; with
-    ``relax`` a second row, ``NAME + MMFF``: the same samples after MMFF94 relaxation on their bonds."""
+    ``relax`` a second row, ``NAME + MMFF``: the same samples after MMFF94 relaxation on their bonds.
+    ``sampler``: keyword arguments of :func:`unite_mol.generate` for the sampler (default: its defaults)."""
     import hashlib
 
     from unite_mol.generation import generate, load_model
@@ -56,13 +87,15 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     model = load_model(path)
     has_head = model.adapter.config.bond_head
     t0 = time.time()
-    mols = generate(samples, seed=seed, model=model, bonds="auto")
+    sampler = dict(sampler or {})
+    mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, **sampler)
     gen_s = time.time() - t0
     protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
     res = evaluate(mols, reference=reference, protocols=protocols)
     pt = Path(path) if str(path).endswith(".pt") else Path(f"{path}.pt")
     row: dict[str, Any] = {"name": name, "model": str(path), "weights_sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
                            "generate_s": round(gen_s, 1), "samples": samples,
+                           "sampler": ",".join(f"{k}={v}" for k, v in sampler.items()) or "default",
                            "bond_head": has_head, "refine_layers": model.adapter.config.refine_layers}
     row.update({f"gen/{k}": v for k, v in res.metrics.items()})
     if recon > 0:
@@ -139,7 +172,8 @@ def write(out: Path, rows: list[dict[str, Any]], machine: dict[str, Any]) -> Non
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("models", nargs="+", help="NAME=MODEL_PATH pairs (MODEL_PATH: NAME or NAME.pt with its .json)")
+    p.add_argument("models", nargs="+", help="NAME=MODEL_PATH[@key=value,...] (MODEL_PATH: NAME or NAME.pt with its "
+                   ".json; keys: sampler settings steps, method, temperature, noise_level)")
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")
@@ -148,13 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="runs/levers-eval", help="results folder")
     args = p.parse_args(argv)
-    pairs = []
-    for item in args.models:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            print(f"error: expected NAME=MODEL_PATH, got {item!r}", file=sys.stderr)
-            return 2
-        pairs.append((name, path))
+    try:
+        specs = [parse_spec(item) for item in args.models]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.samples < 1 or args.recon < 0:
         print("error: --samples must be >= 1 and --recon >= 0", file=sys.stderr)
         return 2
@@ -164,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     reference = training_smiles()
     rows = []
     out = Path(args.out)
-    for name, path in pairs:
+    for name, path, sampler in specs:
         t0 = time.time()
         try:
             rows += score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
-                                reference=reference, relax=args.relax)
+                                reference=reference, relax=args.relax, sampler=sampler)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2

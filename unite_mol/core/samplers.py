@@ -1,9 +1,18 @@
-"""ODE samplers for the latent flow: Euler and Heun from t = 0 (noise) to t = 1 (clean).
+"""Samplers for the latent flow from t = 0 (noise) to t = 1 (clean): Euler and Heun (ODE), and a
+stochastic sampler that re-draws part of the noise at every step.
 
 ``denoise(z_t, t) -> x_pred`` is any clean-latent predictor (the GE, with guidance already applied);
-the samplers turn it into velocities ``(x - z) / (1 - t)`` and integrate. No time on the grid is 1 where
-a velocity is evaluated (Heun's last step is a plain Euler step, as in EDM's sampler), so the final step
-lands exactly on the last clean-latent prediction.
+the ODE samplers turn it into velocities ``(x - z) / (1 - t)`` and integrate. No time on the grid is 1
+where a velocity is evaluated (Heun's last step is a plain Euler step, as in EDM's sampler), so the final
+step lands exactly on the last clean-latent prediction.
+
+``"stochastic"``: Euler-Maruyama on the SDE with the flow's marginals,
+``dz = [v + (g^2 / 2) score] dt + g dW`` with ``g^2 = 2 a (1 - t)`` and ``a = noise_level``. With the
+prediction ``x`` and the noise it leaves, ``e = (z - t x) / (1 - t)``, the score is ``-e / (1 - t)`` and
+``v = x - e``, so a step is ``z += dt (x - (1 + a) e) + sqrt(2 a (1 - t) dt) n`` with fresh Gaussian
+noise ``n``: part of the noise is replaced at every step and errors of earlier steps are partly forgotten
+instead of carried to the end; the injected noise vanishes at the clean end. ``a = 0`` is the Euler
+sampler; the last step is a plain Euler step onto the prediction, as in the ODE samplers.
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ from unite_mol.core.flow import shift_time, velocity
 EXACT = 1e-6  # a guard only: velocities are evaluated at t < 1
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``step_noise(z) -> n``: fresh standard Gaussian noise shaped like ``z`` (the caller owns the randomness)
+StepNoise = Callable[[torch.Tensor], torch.Tensor]
+METHODS = ("heun", "euler", "stochastic")
 
 
 def time_grid(steps: int, *, shift: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -28,24 +40,35 @@ def time_grid(steps: int, *, shift: float = 1.0, device: torch.device | str = "c
 
 @torch.no_grad()
 def sample(denoise: Denoiser, noise: torch.Tensor, *, steps: int = 50, method: str = "heun",
-           shift: float = 1.0, t_start: float = 0.0) -> torch.Tensor:
+           shift: float = 1.0, t_start: float = 0.0, noise_level: float = 0.0,
+           step_noise: StepNoise | None = None) -> torch.Tensor:
     """Integrate the flow from ``noise`` (t = 0) to a clean latent (t = 1).
 
     ``t_start > 0`` starts from a partially noised latent ``z_t = t z0 + (1 - t) eps`` at that time
-    instead: the (shifted) grid is mapped linearly onto ``[t_start, 1]``.
+    instead: the (shifted) grid is mapped linearly onto ``[t_start, 1]``. ``method="stochastic"`` re-draws
+    part of the noise at every step (strength ``noise_level``) from ``step_noise`` (see the module docstring).
 
     Raises:
-        ValueError: for an unknown method, steps < 1 or ``t_start`` outside ``[0, 1)``.
+        ValueError: for an unknown method, steps < 1, ``t_start`` outside ``[0, 1)``, ``noise_level``
+            negative or not finite, or a stochastic sampler with ``noise_level > 0`` and no ``step_noise``.
     """
-    if method not in ("euler", "heun"):
-        raise ValueError(f"unknown sampler {method!r}; choose 'euler' or 'heun'")
+    if method not in METHODS:
+        raise ValueError(f"unknown sampler {method!r}; choose one of {', '.join(map(repr, METHODS))}")
     if not 0.0 <= t_start < 1.0:
         raise ValueError(f"t_start must be in [0, 1), got {t_start}")
+    if not 0.0 <= noise_level < float("inf"):
+        raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level}")
+    if method != "stochastic" and noise_level > 0:
+        raise ValueError(f"noise_level is for method='stochastic'; the {method} sampler is deterministic")
+    if method == "stochastic" and noise_level > 0 and step_noise is None:
+        raise ValueError("the stochastic sampler needs step_noise(z) -> fresh noise (randomness is explicit)")
     ts = time_grid(steps, shift=shift, device=noise.device)
     if t_start > 0.0:  # the default grid is left untouched (bit for bit)
         ts = t_start + (1.0 - t_start) * ts
     z = noise
     b = noise.shape[0]
+    if method == "stochastic":
+        return _stochastic(denoise, z, ts, noise_level, step_noise)
     for i in range(steps):
         t0, t1 = ts[i], ts[i + 1]
         tt0 = t0.expand(b)
@@ -57,6 +80,21 @@ def sample(denoise: Denoiser, noise: torch.Tensor, *, steps: int = 50, method: s
             tt1 = t1.expand(b)
             v1 = velocity(denoise(z_euler, tt1), z_euler, tt1, clamp=EXACT)
             z = z + (t1 - t0) * 0.5 * (v0 + v1)
+    return z
+
+
+def _stochastic(denoise: Denoiser, z: torch.Tensor, ts: torch.Tensor, noise_level: float,
+                step_noise: StepNoise | None) -> torch.Tensor:
+    b = z.shape[0]
+    for i in range(len(ts) - 1):
+        t0, t1 = ts[i], ts[i + 1]
+        x = denoise(z, t0.expand(b))
+        if i == len(ts) - 2:
+            return z + (t1 - t0) * velocity(x, z, t0.expand(b), clamp=EXACT)
+        e = (z - t0 * x) / (1 - t0).clamp(min=EXACT)          # the noise the prediction leaves in z
+        z = z + (t1 - t0) * (x - (1 + noise_level) * e)
+        if noise_level > 0:
+            z = z + torch.sqrt(2 * noise_level * (1 - t0) * (t1 - t0)) * step_noise(z).to(z)
     return z
 
 
