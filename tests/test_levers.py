@@ -30,3 +30,24 @@ def test_levers_scores_models_and_keeps_protocols_apart(tmp_path, monkeypatch):
                       "--out", str(tmp_path / "relaxed")])
     rows = json.loads((tmp_path / "relaxed" / "results.json").read_text())
     assert rc == 0 and [r["name"] for r in rows] == ["headed", "headed + MMFF"] and "relaxed" in rows[1]
+
+
+def test_levers_sampler_settings_per_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(levers, "training_smiles", lambda: {"C"})
+    save_model(tmp_path / "m", tiny_model())
+    assert levers.parse_spec("a=M@method=stochastic,noise_level=0.5,steps=8") == \
+        ("a", "M", {"method": "stochastic", "noise_level": 0.5, "steps": 8})
+    assert levers.parse_spec("a=M") == ("a", "M", {})
+    for bad in ["a=M@steps=x", "a=M@speed=2", "a=M@steps", "=M"]:
+        try:
+            levers.parse_spec(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+    out = tmp_path / "res"
+    m = tmp_path / "m"
+    rc = levers.main([f"ode={m}@steps=4", f"sde={m}@method=stochastic,noise_level=1.0,steps=4", "--samples", "3",
+                      "--recon", "0", "--out", str(out)])
+    rows = json.loads((out / "results.json").read_text())
+    assert rc == 0 and [r["sampler"] for r in rows] == ["steps=4", "method=stochastic,noise_level=1.0,steps=4"]
+    assert levers.main([f"x={m}@method=rk4", "--samples", "2", "--recon", "0", "--out", str(out)]) == 2

@@ -12,4 +12,5 @@ BENCHMARKS = {
     "draw": "unite_mol.bench.draw",
     "diagnose": "unite_mol.bench.diagnose",
     "levers": "unite_mol.bench.levers",
+    "throughput": "unite_mol.bench.throughput",
 }
