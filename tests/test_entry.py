@@ -109,3 +109,19 @@ def test_molecule_cli_trains_the_two_stage_baseline_through_the_same_path(tmp_pa
     assert [s["steps"] for s in record["stages"]] == [1, 1] and record["flops"] > 0
     model = load_model(run / "model")
     assert model.vae and model.meta["training"]["entry"] == "two-stage"
+
+
+def test_flops_per_step_are_the_mean_over_batches_spread_over_the_epoch():
+    from helpers import qm9_batch, tiny_model
+    from unite_mol.core.entry import count_step_flops, mean_step_flops
+    from unite_mol.core.unite import unite_loss
+
+    model = tiny_model()
+    loss = lambda m, b, g: unite_loss(m, b, g, UniteConfig())  # noqa: E731
+    small, large = qm9_batch(range(2)), qm9_batch(range(8))
+    one = [count_step_flops(model, loss, b) for b in (small, large)]
+    assert one[1] > one[0]                                   # a bigger batch costs more: one batch is a biased count
+    epoch = [small, small, small, large, large]              # picks batches 0, 1, 3 and 4 (evenly spread)
+    assert mean_step_flops(model, loss, epoch) == pytest.approx((2 * one[0] + 2 * one[1]) / 4)
+    assert mean_step_flops(model, loss, [large]) == pytest.approx(one[1])
+    assert all(p.grad is None for p in model.parameters())   # counting leaves no gradients behind

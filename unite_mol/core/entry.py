@@ -8,9 +8,10 @@ the QM9 bench all call it), so a comparison between entries is fair by construct
 * conditions (the adapter's ``Tokens.cond``, e.g. class ids) reach the denoiser of every entry, with
   UNITE's condition dropout (:attr:`UniteConfig.cond_dropout`): the two-stage config is derived from the
   UNITE config (:func:`two_stage_config`), with its flow copies and time distribution too;
-* FLOPs of one training step are counted for every stage (:func:`count_step_flops`, on the first batch
-  of epoch 0, augmentation excluded: it is the same for every entry) and multiplied by that stage's
-  steps, so equal-compute accounting covers both stages of the baseline.
+* FLOPs of one training step are counted for every stage (:func:`mean_step_flops`: the mean over
+  :data:`FLOP_BATCHES` batches spread over epoch 0, since size-bucketed batches differ in cost; augmentation
+  excluded: it is the same for every entry) and multiplied by that stage's steps, so equal-compute
+  accounting covers both stages of the baseline.
 
 Entries:
 
@@ -100,6 +101,18 @@ def augmented(loss_fn: LossFn, augment: Augment | None) -> LossFn:
     return fn
 
 
+#: batches of epoch 0 (evenly spread) whose FLOPs are averaged for a stage's FLOPs per step
+FLOP_BATCHES = 4
+
+
+def mean_step_flops(model: torch.nn.Module, loss_fn: LossFn, epoch0: Sequence[Any], *,
+                    device: torch.device | None = None, k: int = FLOP_BATCHES) -> float:
+    """Mean FLOPs of a training step over ``k`` batches evenly spread over ``epoch0`` (all if it has fewer)."""
+    n = len(epoch0)
+    picks = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(min(k, n))})
+    return sum(count_step_flops(model, loss_fn, epoch0[i], device=device) for i in picks) / len(picks)
+
+
 def count_step_flops(model: torch.nn.Module, loss_fn: LossFn, batch: Any, *,
                      device: torch.device | None = None) -> float:
     """FLOPs of one training step (forward + backward) on ``batch``, by torch's FlopCounterMode.
@@ -155,7 +168,8 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
         run_dir: the run folder (an existing one is resumed, stage by stage).
         augment: ``augment(batch, generator) -> batch``, applied once per step to every entry and stage.
         kl_weight: the two-stage VAE's KL weight.
-        count_flops: count FLOPs per step of every stage (one extra step's work per stage).
+        count_flops: count FLOPs per step of every stage (:data:`FLOP_BATCHES` extra steps' work per stage,
+            before its clock starts).
         compile: ``torch.compile`` the transformers (after the FLOPs are counted).
         extra_state, on_checkpoint: passed to every stage's trainer; ``on_checkpoint`` runs for the last
             stage only (the one that trains the model that samples).
@@ -182,7 +196,7 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
         if len(stages) > 1 and train.budget_s is not None:
             tcfg = replace(train, budget_s=train.budget_s / len(stages))
         # FLOPs first, on the training device (after the trainer exists, DDP would see a stray backward)
-        flops = count_step_flops(model.to(device), loss_fn, batches(0)[0]) if count_flops else None
+        flops = mean_step_flops(model.to(device), loss_fn, batches(0)) if count_flops else None
         trainer = Trainer(model, augmented(loss_fn, augment), batches, tcfg, run_dir / name if name else run_dir,
                           extra_state=extra_state, on_checkpoint=on_checkpoint if last else None)
         rank0 = trainer.rank == 0
