@@ -65,10 +65,15 @@ def padding_share(batch_size: int = 128, epochs: int = 1) -> float:
 
 
 def steady_rate(curve: Path) -> dict[str, float]:
-    """Steps/s between the first log line at or after a third of the run and the last one; first-log wall."""
-    lines = [json.loads(x) for x in curve.read_text().splitlines() if x.strip()]
+    """Steps/s between the first log line at or after a third of the run and the last one; first-log wall.
+
+    A run with fewer than two log lines (e.g. compilation used up the budget) gets NaN rates and a ``note``.
+    """
+    lines = [json.loads(x) for x in curve.read_text().splitlines() if x.strip()] if curve.is_file() else []
     if len(lines) < 2:
-        raise RuntimeError(f"{curve}: fewer than two log lines; give the variant a longer --budget")
+        first = lines[0] if lines else {"wall_s": float("nan"), "step": 0}
+        return {"steps_per_s": float("nan"), "first_log_s": first["wall_s"], "first_log_step": first["step"],
+                "steps": first["step"], "note": "fewer than two log lines in the budget: no steady rate"}
     end = lines[-1]
     start = next(x for x in lines if x["wall_s"] >= end["wall_s"] / 3)
     if start is end:
@@ -92,7 +97,8 @@ def run_variant(name: str, flags: list[str], *, model: str, budget_s: float, bat
     rate = steady_rate(run / "metrics.jsonl")
     flops = float(record["stages"][-1]["flops_per_step"])
     return {"variant": name, "flags": " ".join(flags), **rate, "mol_per_s": rate["steps_per_s"] * batch_size,
-            "gflop_per_step": flops / 1e9, "gflop_per_s": flops * rate["steps_per_s"] / 1e9}
+            "gflop_per_step": flops / 1e9, "gflop_per_s": flops * rate["steps_per_s"] / 1e9,
+            "run_steps": int(record["steps"]), "run_s": float(record["elapsed_s"])}
 
 
 def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], machine: dict[str, Any]) -> str:
@@ -102,12 +108,28 @@ def markdown(rows: list[dict[str, Any]], extra: dict[str, Any], machine: dict[st
              f"Matmul peak here (2048 x 2048): fp32 {extra['peak_fp32_gflops']:.0f} GFLOP/s, bf16 "
              f"{extra['peak_bf16_gflops']:.0f} GFLOP/s. Padding: {100 * extra['padding_share']:.1f} % of the atom "
              "slots in the training batches hold real atoms.", "",
-             "| variant | flags | steady steps/s | molecules/s | GFLOP/step | achieved GFLOP/s | first log (s, step) |",
-             "|---|---|---|---|---|---|---|"]
+             "| variant | flags | steady steps/s | molecules/s | GFLOP/step | achieved GFLOP/s | first log (s, step) "
+             "| steps in the budget | note |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | `{r['flags']}` | {r['steps_per_s']:.3f} | {r['mol_per_s']:.1f} | "
-                     f"{r['gflop_per_step']:.0f} | {r['gflop_per_s']:.1f} | {r['first_log_s']:.0f}, {r['first_log_step']} |")
+                     f"{r['gflop_per_step']:.0f} | {r['gflop_per_s']:.1f} | {r['first_log_s']:.0f}, {r['first_log_step']} "
+                     f"| {r['run_steps']} in {r['run_s']:.0f} s | {r.get('note', '')} |")
     return "\n".join(lines) + "\n"
+
+
+def write(out: Path, rows: list[dict[str, Any]], extra: dict[str, Any], t0: float) -> dict[str, Any]:
+    """Write results.json / results.md / machine.json into ``out``; returns the machine record."""
+    machine = machine_info()
+    machine["wall_s"] = time.time() - t0
+    machine["load_average"] = os.getloadavg()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "results.json", "w") as fh:
+        fh.write(json.dumps({"rows": rows, **extra}, indent=2))
+    with atomic_open(out / "machine.json", "w") as fh:
+        fh.write(json.dumps(machine, indent=2))
+    with atomic_open(out / "results.md", "w") as fh:
+        fh.write(markdown(rows, extra, machine))
+    return machine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,25 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     extra = {"peak_fp32_gflops": matmul_peak(torch.float32), "peak_bf16_gflops": matmul_peak(torch.bfloat16),
              "padding_share": padding_share(args.batch_size)}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="unite-throughput-") as tmp:
         for k, name in enumerate(names):
             print(f"[throughput] variant {k + 1}/{len(names)} {name}: {budget:.0f} s "
                   f"(ETA {budget * (len(names) - k):.0f} s)", file=sys.stderr, flush=True)
             rows.append(run_variant(name, VARIANTS[name], model=args.model, budget_s=budget,
                                     batch_size=args.batch_size, seed=args.seed, workdir=Path(tmp)))
-    machine = machine_info()
-    machine["wall_s"] = time.time() - t0
-    machine["load_average"] = os.getloadavg()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "results.json", "w") as fh:
-        fh.write(json.dumps({"rows": rows, **extra}, indent=2))
-    with atomic_open(out / "machine.json", "w") as fh:
-        fh.write(json.dumps(machine, indent=2))
-    with atomic_open(out / "results.md", "w") as fh:
-        fh.write(markdown(rows, extra, machine))
-    print(markdown(rows, extra, machine))
+            write(out, rows, extra, t0)          # partial results after every variant
+    print(markdown(rows, extra, write(out, rows, extra, t0)))
     return 0
 
 
