@@ -146,6 +146,11 @@ def test_stochastic_sampler_without_fresh_noise_is_an_euler_step_and_checks_its_
     z = sample(denoise, noise, steps=7, method="stochastic", noise_level=0.7,
                step_noise=lambda like: torch.randn(like.shape, generator=g))
     assert not torch.allclose(z, sample(denoise, noise, steps=7, method="euler"), atol=1e-3)
+    # exact on each step's noise part, so a strong re-draw with few steps stays bounded (no explicit-step blow-up)
+    big = torch.randn(4000, 3, 2, generator=torch.Generator().manual_seed(3))
+    z = sample(lambda z, t: 0.5 * z, big, steps=5, method="stochastic", noise_level=50.0,
+               step_noise=lambda like: torch.randn(like.shape, generator=g))
+    assert torch.isfinite(z).all() and float(z.abs().max()) < 10
     with pytest.raises(ValueError, match="needs step_noise"):
         sample(denoise, noise, method="stochastic", noise_level=0.5)
     with pytest.raises(ValueError, match="noise_level is for method='stochastic'"):

@@ -6,13 +6,15 @@ the ODE samplers turn it into velocities ``(x - z) / (1 - t)`` and integrate. No
 where a velocity is evaluated (Heun's last step is a plain Euler step, as in EDM's sampler), so the final
 step lands exactly on the last clean-latent prediction.
 
-``"stochastic"``: Euler-Maruyama on the SDE with the flow's marginals,
-``dz = [v + (g^2 / 2) score] dt + g dW`` with ``g^2 = 2 a (1 - t)`` and ``a = noise_level``. With the
-prediction ``x`` and the noise it leaves, ``e = (z - t x) / (1 - t)``, the score is ``-e / (1 - t)`` and
-``v = x - e``, so a step is ``z += dt (x - (1 + a) e) + sqrt(2 a (1 - t) dt) n`` with fresh Gaussian
-noise ``n``: part of the noise is replaced at every step and errors of earlier steps are partly forgotten
-instead of carried to the end; the injected noise vanishes at the clean end. ``a = 0`` is the Euler
-sampler; the last step is a plain Euler step onto the prediction, as in the ODE samplers.
+``"stochastic"``: the SDE with the flow's marginals, ``dz = [v + (g^2 / 2) score] dt + g dW`` with
+``g^2 = 2 a (1 - t)`` and ``a = noise_level``. Written with the prediction ``x`` and the noise it leaves,
+``e = (z - t x) / (1 - t)``, it keeps ``z = t x + (1 - t) e`` and turns the noise into an
+Ornstein-Uhlenbeck process of unit variance, ``de = -a e dt / (1 - t) + sqrt(2 a / (1 - t)) dW``. Each step
+holds ``x`` fixed and solves that exactly: ``e <- c e + sqrt(1 - c^2) n`` with ``c = ((1 - t1) / (1 - t0))^a``
+and fresh Gaussian noise ``n``, then ``z = t1 x + (1 - t1) e``. So part of the noise is re-drawn at every
+step (more where the step is long relative to ``1 - t``), errors of earlier steps are partly forgotten
+instead of carried to the end, and no step size or strength makes it unstable. ``a = 0`` is the Euler
+sampler (``c = 1``); the last step lands on the prediction (``c = 0`` at ``t1 = 1``).
 """
 
 from __future__ import annotations
@@ -89,12 +91,11 @@ def _stochastic(denoise: Denoiser, z: torch.Tensor, ts: torch.Tensor, noise_leve
     for i in range(len(ts) - 1):
         t0, t1 = ts[i], ts[i + 1]
         x = denoise(z, t0.expand(b))
-        if i == len(ts) - 2:
-            return z + (t1 - t0) * velocity(x, z, t0.expand(b), clamp=EXACT)
         e = (z - t0 * x) / (1 - t0).clamp(min=EXACT)          # the noise the prediction leaves in z
-        z = z + (t1 - t0) * (x - (1 + noise_level) * e)
         if noise_level > 0:
-            z = z + torch.sqrt(2 * noise_level * (1 - t0) * (t1 - t0)) * step_noise(z).to(z)
+            c = ((1 - t1) / (1 - t0).clamp(min=EXACT)) ** noise_level
+            e = c * e + torch.sqrt(1 - c * c) * step_noise(z).to(z)
+        z = t1 * x + (1 - t1) * e
     return z
 
 
