@@ -1,6 +1,6 @@
 """``python -m unite_mol.bench levers NAME=MODEL ...``: trained molecule models side by side, same protocol.
 
-For every model: ``generate()`` at its defaults (seed, 25 Heun steps, bonds from the model's bond head when
+For every model: ``generate()`` at its defaults (seed, its default sampler, bonds from the model's bond head when
 it has one), scored with the EDM protocol (bonds from distances) and Open Babel's perception, plus the
 predicted-bond protocol (``bonds/...``, aromatic-aware valences) for models with a bond head — each
 protocol in its own columns, never mixed; reconstruction of QM9 test molecules; and what the model file

@@ -16,7 +16,8 @@ Presets:
     (same random rotations, flow settings, self-conditioning of the denoising pass and FLOPs accounting
     for every entry).
 
-Every run writes a results folder (``--out``, default ``runs/bench-results/qm9-<preset>-<date>``, which git
+Samples come from ``generate()``'s sampler (:data:`unite_mol.generation.DEFAULT_METHOD`, ``--steps``
+steps; ``configs.json`` records it). Every run writes a results folder (``--out``, default ``runs/bench-results/qm9-<preset>-<date>``, which git
 ignores; pass ``--out benchmarks/...`` to keep results) with
 ``results.csv``, ``results.md``, ``configs.json``, ``machine.json`` (command, machine, commit,
 wall-clock), and for trained entries their ``metrics.jsonl`` learning curves and ``curves.png``.
@@ -40,6 +41,7 @@ from unite_mol.bench.qm9_train import train_entry
 from unite_mol.bench.report import plot_curves, write_results
 from unite_mol.core.entry import ENTRIES
 from unite_mol.data.qm9 import training_smiles
+from unite_mol.generation import DEFAULT_METHOD, DEFAULT_STEPS, resolve_noise_level
 from unite_mol.runtime import machine_info, parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.time()
     if args.preset == "pretrained":
-        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=25)  # generate()'s default
+        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=DEFAULT_STEPS)  # generate()'s default
     else:
         pr = PRESETS[args.preset]
     try:
@@ -102,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     print("[bench qm9] novelty reference: canonical SMILES of the training split", flush=True)
     reference = training_smiles()
     rows: list[dict] = []
-    configs: dict[str, Any] = {"preset": pr.name, "settings": pr.__dict__, "seed": args.seed}
+    configs: dict[str, Any] = {"preset": pr.name, "settings": pr.__dict__, "seed": args.seed,
+                               "sampler": {"method": DEFAULT_METHOD, "steps": pr.steps,
+                                           "noise_level": resolve_noise_level(DEFAULT_METHOD, None)}}
     if not args.no_data_row:
         print("[bench qm9] calibration row: QM9 test split through the same metrics", flush=True)
         n_data = None if pr.name in ("cpu", "gpu", "pretrained") else pr.samples
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         name = Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)"
         print(f"[bench qm9] {name}: reconstruction on {pr.recon} test molecules", flush=True)
         row = {"entry": name, **reconstruction_eval(model, pr.recon, seed=args.seed)}
-        print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} Heun steps", flush=True)
+        print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler)",
+              flush=True)
         gen, _ = generation_eval(model, pr.samples, pr.steps, reference, seed=args.seed)
         row.update(gen)
         row["params"] = int(sum(p.numel() for p in model.parameters()))
