@@ -135,7 +135,8 @@ def test_cli_and_api_share_their_defaults():
 
     cli = vars(build_parser().parse_args(["generate", "--n", "1", "--out", "x.sdf"]))
     api = {k: p.default for k, p in inspect.signature(generate).parameters.items()}
-    for key in ("seed", "steps", "method", "batch_size", "bonds", "device", "precision", "num_atoms"):
+    for key in ("seed", "steps", "method", "batch_size", "bonds", "device", "precision", "num_atoms", "temperature",
+                "noise_level"):
         assert cli[key] == api[key], key
 
 

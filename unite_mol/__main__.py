@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "validity and reason, RDKit descriptors)")
     g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
     g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
-    g.add_argument("--steps", type=int, default=None, help="solver steps (default: generate()'s, 50)")
-    g.add_argument("--method", default=None, help="solver: stochastic (generate()'s default), heun or euler")
+    g.add_argument("--steps", type=int, default=50, help="solver steps (generate()'s default)")
+    g.add_argument("--method", default="stochastic", help="solver: stochastic (generate()'s default), heun or euler")
     g.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise")
     g.add_argument("--noise-level", type=float, default=None,
                    help="strength of the noise re-drawn along the way (--method stochastic; default: "
@@ -51,13 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
-    from unite_mol.generation import (DEFAULT_METHOD, DEFAULT_STEPS, check_sampling_args, generate, load_model,
-                                      progress_callback, resolve_noise_level)
+    from unite_mol.generation import (check_sampling_args, generate, load_model, progress_callback,
+                                      resolve_noise_level)
     from unite_mol.runtime import pick_device
 
     bonds = None if args.bonds == "none" else args.bonds
-    args.steps = DEFAULT_STEPS if args.steps is None else args.steps
-    args.method = DEFAULT_METHOD if args.method is None else args.method
     args.noise_level = resolve_noise_level(args.method, args.noise_level)
     t0 = time.time()
     csv = args.out.lower().endswith(".csv")
