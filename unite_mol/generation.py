@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from unite_mol.core.model import GEConfig
-from unite_mol.core.samplers import METHODS, sample
+from unite_mol.core.samplers import check_sampler, sample
 from unite_mol.core.unite import UniteModel
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
@@ -137,15 +137,10 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     _check_int("steps", steps, 1)
     _check_int("batch_size", batch_size, 1)
     _check_int("first_index", first_index, 0)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    for name, value in (("temperature", temperature), ("noise_level", noise_level)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) \
-                or value < 0 or (name == "temperature" and value == 0):
-            what = "a number > 0" if name == "temperature" else "a finite number >= 0"
-            raise ValueError(f"{name} must be {what}, got {value!r}")
-    if noise_level > 0 and method != "stochastic":
-        raise ValueError(f"noise_level={noise_level} needs method='stochastic' (the {method} sampler is deterministic)")
+    check_sampler(method, noise_level)
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not np.isfinite(temperature) \
+            or temperature <= 0:
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
     if not isinstance(time_shift, (int, float)) or isinstance(time_shift, bool) or not np.isfinite(time_shift) \

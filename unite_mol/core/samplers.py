@@ -40,6 +40,22 @@ def time_grid(steps: int, *, shift: float = 1.0, device: torch.device | str = "c
     return shift_time(torch.linspace(0.0, 1.0, steps + 1, device=device), shift)
 
 
+def check_sampler(method: str, noise_level: float = 0.0) -> None:
+    """Check a sampler choice: a known ``method`` and a finite ``noise_level >= 0``, non-zero only for
+    ``method="stochastic"``.
+
+    Raises:
+        ValueError: naming the argument and what it must be.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if not isinstance(noise_level, (int, float)) or isinstance(noise_level, bool) \
+            or not 0.0 <= noise_level < float("inf"):
+        raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level!r}")
+    if method != "stochastic" and noise_level > 0:
+        raise ValueError(f"noise_level={noise_level} needs method='stochastic' (the {method} sampler is deterministic)")
+
+
 @torch.no_grad()
 def sample(denoise: Denoiser, noise: torch.Tensor, *, steps: int = 50, method: str = "heun",
            shift: float = 1.0, t_start: float = 0.0, noise_level: float = 0.0,
@@ -54,14 +70,9 @@ def sample(denoise: Denoiser, noise: torch.Tensor, *, steps: int = 50, method: s
         ValueError: for an unknown method, steps < 1, ``t_start`` outside ``[0, 1)``, ``noise_level``
             negative or not finite, or a stochastic sampler with ``noise_level > 0`` and no ``step_noise``.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown sampler {method!r}; choose one of {', '.join(map(repr, METHODS))}")
+    check_sampler(method, noise_level)
     if not 0.0 <= t_start < 1.0:
         raise ValueError(f"t_start must be in [0, 1), got {t_start}")
-    if not 0.0 <= noise_level < float("inf"):
-        raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level}")
-    if method != "stochastic" and noise_level > 0:
-        raise ValueError(f"noise_level is for method='stochastic'; the {method} sampler is deterministic")
     if method == "stochastic" and noise_level > 0 and step_noise is None:
         raise ValueError("the stochastic sampler needs step_noise(z) -> fresh noise (randomness is explicit)")
     ts = time_grid(steps, shift=shift, device=noise.device)
