@@ -176,3 +176,26 @@ def test_two_stage_baseline_trains_the_right_parts():
     assert grads(loss2, den) == [True]
     with pytest.raises(ValueError, match="separate encoder and denoiser"):
         tiny_model(shared_weights=True, vae=True)
+
+
+def test_fixed_latent_norm_gives_unit_latents_with_no_gain_and_survives_a_round_trip(tmp_path):
+    from unite_mol.generation import load_model, save_model
+    from unite_mol.train import MolTrainConfig, build_parser
+
+    model = tiny_model(latent_affine=False).eval()
+    assert model.ge.latent_norm.weight is None and model.ge.latent_norm.bias is None
+    assert tiny_model().ge.latent_norm.weight is not None            # the default keeps its gain and bias
+    batch = qm9_batch(range(4))
+    noise = torch.randn(*batch.mask.shape, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    z = model.tokenize(model.adapter.embed(batch), noise * batch.mask.unsqueeze(-1))
+    real = z[batch.mask]                                               # (atoms, d_z)
+    torch.testing.assert_close(real.mean(-1), torch.zeros(len(real)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(real.var(-1, unbiased=False), torch.ones(len(real)), atol=1e-3, rtol=0)
+    assert torch.all(z[~batch.mask] == 0)
+    save_model(tmp_path / "m", model)
+    back = load_model(tmp_path / "m").eval()
+    assert back.config.latent_affine is False
+    torch.testing.assert_close(back.tokenize(back.adapter.embed(batch), noise * batch.mask.unsqueeze(-1)), z)
+    assert build_parser().parse_args(["--run-dir", "x", "--fixed-latent-norm"]).fixed_latent_norm
+    with pytest.raises(ValueError, match="cannot be changed when starting from a saved model"):
+        MolTrainConfig(init_from=str(tmp_path / "m"), fixed_latent_norm=True)

@@ -55,6 +55,7 @@ class MolTrainConfig:
 
     preset: str = "GE-CPU"
     latent_dim: int | None = None      # override the preset's per-atom latent width
+    fixed_latent_norm: bool = False    # the latent LayerNorm without gain/bias (GEConfig.latent_affine=False)
     self_cond: bool = False            # the denoiser reads its previous clean-latent estimate
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     dataset: str = "qm9"
@@ -83,8 +84,9 @@ class MolTrainConfig:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.pair_features < 0:
             raise ValueError(f"pair_features must be >= 0, got {self.pair_features}")
-        if self.init_from is not None and self.latent_dim is not None:
-            raise ValueError("latent_dim cannot be changed when starting from a saved model (--init-from)")
+        if self.init_from is not None and (self.latent_dim is not None or self.fixed_latent_norm):
+            raise ValueError("the latent (latent_dim, fixed_latent_norm) cannot be changed when starting from a saved "
+                             "model (--init-from)")
         if self.entry not in ENTRIES:
             raise ValueError(f"unknown entry {self.entry!r}; choose one of {list(ENTRIES)}")
         if self.entry == "two-stage" and self.init_from is not None:
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="run folder; an existing one is resumed")
     p.add_argument("--preset", default="GE-CPU", choices=sorted(PRESETS), help="model size preset")
     p.add_argument("--latent-dim", type=int, default=None, help="per-atom latent width (default: the preset's)")
+    p.add_argument("--fixed-latent-norm", action="store_true",
+                   help="the latent LayerNorm without gain or bias: a fixed latent scale, no channel can be switched off")
     p.add_argument("--batch-size", type=int, default=128, help="molecules per optimiser step (per process)")
     p.add_argument("--steps", type=int, default=100_000, help="maximum optimiser steps (also sets the LR schedule length)")
     p.add_argument("--budget", default=None, help="wall-clock budget, e.g. 30m or 2h; the run checkpoints and stops")
@@ -208,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                             flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
                             time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
                             flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob)
-        cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, batch_size=args.batch_size,
+        cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
+                             batch_size=args.batch_size,
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
@@ -283,6 +288,8 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         build: Any = model
     else:
         overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
+        if cfg.fixed_latent_norm:
+            overrides["latent_affine"] = False
         ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
         mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
                                            use_descriptors=cfg.use_descriptors, **decoder_stage)

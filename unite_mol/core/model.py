@@ -88,6 +88,9 @@ class GEConfig:
     decoder_depth: int = 2
     self_cond: bool = False      # the denoising pass also reads its previous clean-latent estimate
     pair_features: int = 0       # K > 0: per-pair features (B, N, N, K) from the adapter bias every block's attention
+    latent_affine: bool = True   # False: the final latent LayerNorm has no gain or bias, so every latent token has
+    #                              mean 0 and variance 1 over its channels (a fixed latent scale; no channel can
+    #                              be switched off by a vanishing gain)
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", "heads", "latent_dim", "decoder_width", "decoder_depth"):
@@ -238,7 +241,7 @@ class GenerativeEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(w, config.heads, config.mlp_ratio, True) for _ in range(config.depth))
         self.out_norm = RMSNorm(w)
         self.out = nn.Linear(w, config.latent_dim)
-        self.latent_norm = nn.LayerNorm(config.latent_dim, elementwise_affine=True)
+        self.latent_norm = nn.LayerNorm(config.latent_dim, elementwise_affine=config.latent_affine)
         # self-conditioning: the previous clean-latent estimate enters like the noisy latent (zero at start)
         self.sc_in = nn.Linear(config.latent_dim, w, bias=False) if config.self_cond else None
         # pair features -> one attention bias per head in every block (zero at start)
