@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "validity and reason, RDKit descriptors)")
     g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
     g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
-    g.add_argument("--steps", type=int, default=50, help="solver steps (generate()'s default)")
+    g.add_argument("--steps", type=int, default=75, help="solver steps (generate()'s default)")
     g.add_argument("--method", default="stochastic", help="solver: stochastic (generate()'s default), heun or euler")
     g.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise")
     g.add_argument("--noise-level", type=float, default=None,
