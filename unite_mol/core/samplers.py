@@ -19,6 +19,7 @@ sampler (``c = 1``); the last step lands on the prediction (``c = 0`` at ``t1 = 
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
@@ -49,7 +50,7 @@ def check_sampler(method: str, noise_level: float = 0.0) -> None:
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    if not isinstance(noise_level, (int, float)) or isinstance(noise_level, bool) \
+    if not isinstance(noise_level, numbers.Real) or isinstance(noise_level, bool) \
             or not 0.0 <= noise_level < float("inf"):
         raise ValueError(f"noise_level must be a finite number >= 0, got {noise_level!r}")
     if method != "stochastic" and noise_level > 0:
