@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sampler study, round 5: more steps for the stochastic sampler (the default is 50 at strength 32): does a
+# Sampler study, round 5: more steps for the stochastic sampler (the default was 50 at strength 32): does a
 # finer grid of the same SDE (strength 32 at 75 and 100 steps) or a stronger re-draw at 100 steps (64)
 # gain enough to pay for the time? generate(1000) must stay under 60 s on this CPU.
 # Usage: [THREADS=2] [SEEDS="0"] bash benchmarks/qm9/sampling/evaluate-r5.sh
