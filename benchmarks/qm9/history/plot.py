@@ -1,5 +1,5 @@
 """Generation vs cumulative CPU-minutes of training: the shipped model's lineage (``run.sh``, 500 samples
-per point, today's default sampler) and the 25-minute lever arms of rounds 3-5 (1,000 samples each, the
+per point, 50 stochastic steps at strength 32) and the 25-minute lever arms of rounds 3-5 (1,000 samples each, the
 same sampler, placed at the 254 + 25 minutes they had), with the generation issue's targets.
 
     .venv/bin/python benchmarks/qm9/history/plot.py      # writes history.png next to this file
