@@ -199,3 +199,24 @@ def test_fixed_latent_norm_gives_unit_latents_with_no_gain_and_survives_a_round_
     assert build_parser().parse_args(["--run-dir", "x", "--fixed-latent-norm"]).fixed_latent_norm
     with pytest.raises(ValueError, match="cannot be changed when starting from a saved model"):
         MolTrainConfig(init_from=str(tmp_path / "m"), fixed_latent_norm=True)
+
+
+def test_guidance_acts_only_inside_its_interval_and_skips_the_guide_elsewhere():
+    from unite_mol.core.samplers import guided
+
+    calls = []
+
+    def weak(z, t):
+        calls.append(float(t[0]))
+        return 0.5 * z
+
+    strong = lambda z, t: z                                     # noqa: E731
+    f = guided(strong, weak, 3.0, interval=(0.2, 0.6))
+    z = torch.ones(2, 3, 4)
+    for tv, want in [(0.1, 1.0), (0.2, 0.5 + 3.0 * 0.5), (0.59, 2.0), (0.6, 1.0), (0.9, 1.0)]:
+        torch.testing.assert_close(f(z, torch.full((2,), tv)), torch.full_like(z, want))
+    assert calls == pytest.approx([0.2, 0.59])                  # the guide ran inside the interval only
+    assert guided(strong, weak, 1.0) is strong
+    for bad in [(0.5, 0.5), (-0.1, 0.5), (0.2, 1.1)]:
+        with pytest.raises(ValueError, match="interval"):
+            guided(strong, weak, 2.0, interval=bad)

@@ -38,6 +38,8 @@ def test_levers_sampler_settings_per_model(tmp_path, monkeypatch):
     assert levers.parse_spec("a=M@method=stochastic,noise_level=0.5,steps=8") == \
         ("a", "M", {"method": "stochastic", "noise_level": 0.5, "steps": 8})
     assert levers.parse_spec("a=M") == ("a", "M", {})
+    assert levers.parse_spec("g=M@guide=runs/x/model,guidance=2,estimate_guidance=1.5,time_shift=0.5") == \
+        ("g", "M", {"guide": "runs/x/model", "guidance": 2.0, "estimate_guidance": 1.5, "time_shift": 0.5})
     for bad in ["a=M@steps=x", "a=M@speed=2", "a=M@steps", "=M"]:
         try:
             levers.parse_spec(bad)

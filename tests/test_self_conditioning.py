@@ -155,3 +155,57 @@ def test_init_from_adds_silent_inputs_and_the_cli_flags_reach_them(tmp_path):
         from unite_mol.core import preset
 
         preset("GE-T", pair_features=-1)
+
+
+def test_estimate_guidance_extrapolates_from_the_blind_prediction():
+    model = reading_model()
+    _, z, mask = latents(model, rows=range(2))
+    t = torch.full((2,), 0.3)
+    with torch.no_grad():
+        plain, guided = model.sampling_denoiser(mask), model.sampling_denoiser(mask, estimate_guidance=2.5)
+        assert torch.equal(plain(z, t), guided(z, t))                 # no estimate yet: nothing to guide by
+        first = model.denoise(z, t, mask)
+        read, blind = model.denoise(z, t, mask, estimate=first), model.denoise(z, t, mask)
+        second = guided(z, t)
+        assert torch.allclose(second, blind + 2.5 * (read - blind), atol=1e-5)
+        third = guided(z, t)                                           # the guided prediction is the next estimate
+        read = model.denoise(z, t, mask, estimate=second)
+        assert torch.allclose(third, blind + 2.5 * (read - blind), atol=1e-5)
+    with pytest.raises(ValueError, match="reads its estimate"):
+        tiny_model().sampling_denoiser(mask, estimate_guidance=2.0)
+    with pytest.raises(ValueError, match="finite"):
+        model.sampling_denoiser(mask, estimate_guidance=float("nan"))
+
+
+def test_autoguidance_by_the_model_itself_changes_nothing_and_bad_guides_are_refused(tmp_path):
+    model = reading_model()
+    kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")
+    base = generate(5, model=model, **kw)
+    same = generate(5, model=model, guide=model, guidance=3.0, **kw)
+    assert all(np.allclose(a.positions, b.positions, atol=1e-5) for a, b in zip(base, same))
+    assert same[0].properties["sampler"].endswith("guidance 3")
+    weak = reading_model(seed=1)
+    other = generate(5, model=model, guide=weak, guidance=2.0, **kw)
+    assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, other))
+    eg = generate(5, model=model, estimate_guidance=2.0, **kw)
+    assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, eg))
+    with pytest.raises(ValueError, match="needs a guide model"):
+        generate(2, model=model, guidance=2.0, **kw)
+    with pytest.raises(ValueError, match="guidance must be a finite number"):
+        generate(2, model=model, guide=weak, guidance=float("inf"), **kw)
+    with pytest.raises(ValueError, match="guidance_interval"):
+        generate(2, model=model, guide=weak, guidance=2.0, guidance_interval=(0.5, 0.2), **kw)
+    early = generate(5, model=model, guide=weak, guidance=2.0, guidance_interval=(0.0, 0.5), **kw)
+    assert early[0].properties["sampler"].endswith("guidance 2 for t in [0, 0.5)")
+    with pytest.raises(ValueError, match="one latent space"):
+        generate(2, model=model, guide=tiny_model(latent_dim=4), guidance=2.0, **kw)
+
+
+def test_time_shift_reaches_the_sampler_and_is_checked():
+    model = reading_model()
+    kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")
+    base, shifted = generate(3, model=model, **kw), generate(3, model=model, time_shift=2.0, **kw)
+    assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, shifted))
+    assert shifted[0].properties["sampler"].endswith("time shift 2")
+    with pytest.raises(ValueError, match="time_shift"):
+        generate(2, model=model, time_shift=0.0, **kw)

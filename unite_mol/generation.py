@@ -24,6 +24,7 @@ in ``properties["precision"]``.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from unite_mol.core.model import GEConfig
-from unite_mol.core.samplers import check_sampler, sample
+from unite_mol.core.samplers import check_sampler, guided, sample
 from unite_mol.core.unite import UniteModel
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
@@ -161,6 +162,27 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
         _check_int(f"num_atoms[{i}]", k, 1)
 
 
+def check_guidance(estimate_guidance: float, guide: Any, guidance: float,
+                   interval: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Check the guidance arguments: finite numbers, a guide model whenever ``guidance != 1``, and an
+    ``interval`` ``(lo, hi)`` with ``0 <= lo < hi <= 1``.
+
+    Raises:
+        ValueError: naming the argument.
+    """
+    for name, w in (("estimate_guidance", estimate_guidance), ("guidance", guidance)):
+        if not isinstance(w, numbers.Real) or isinstance(w, bool) or not np.isfinite(w):
+            raise ValueError(f"{name} must be a finite number, got {w!r}")
+    if guidance != 1.0 and guide is None:
+        raise ValueError(f"guidance={guidance:g} needs a guide model (a weaker model of the same latent space)")
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"guidance_interval must be two times (lo, hi), got {interval!r}") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"guidance_interval must satisfy 0 <= lo < hi <= 1, got {interval!r}")
+
+
 def progress_callback(progress: bool | Callable[[int], None], total: int) -> tuple[Callable[[int], Any] | None, Any]:
     """(update(k), bar or None): a tqdm bar on stderr (rate, ETA) unless UNITE_MOL_NO_PROGRESS=1, or the caller's."""
     if callable(progress):
@@ -191,7 +213,10 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      steps: int = DEFAULT_STEPS, method: str = DEFAULT_METHOD, batch_size: int = 256,
                      time_shift: float = 1.0, precision: str = "auto", first_index: int = 0,
                      progress: bool | Callable[[int], None] = False, temperature: float = 1.0,
-                     noise_level: float | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+                     noise_level: float | None = None, estimate_guidance: float = 1.0,
+                     guide: UniteModel | None = None, guidance: float = 1.0,
+                     guidance_interval: tuple[float, float] = (0.0, 1.0),
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
     Samples ``first_index .. first_index + n - 1`` of ``seed`` (so a long run can be made in chunks).
@@ -205,6 +230,13 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     ``method="stochastic"``): how strongly the noise is re-drawn along the way (:mod:`unite_mol.core.samplers`);
     the fresh noise of sample ``i`` also comes from ``(seed, i)`` alone.
 
+    Guidance (each costs a second denoiser pass per step): ``estimate_guidance`` ``w != 1`` extrapolates
+    the model's prediction away from its own prediction without the previous estimate
+    (:meth:`UniteModel.sampling_denoiser`); ``guide``, a weaker model with the same latent space (for
+    example an earlier snapshot of the same run), with ``guidance`` ``g != 1`` gives
+    ``x_guide + g (x_model - x_guide)`` (autoguidance), at times ``lo <= t < hi`` of ``guidance_interval``
+    only (t = 0 noise, 1 clean; the guide is not run elsewhere).
+
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
     """
@@ -212,8 +244,12 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level)
+    check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     cfg: MoleculeConfig = model.adapter.config
     d = model.config.latent_dim
+    if guide is not None and guide.config.latent_dim != d:
+        raise ValueError(f"the guide model's latents have {guide.config.latent_dim} channels, the model's {d}: "
+                         "guidance needs one latent space")
     device = next(model.parameters()).device
     amp = resolve_precision(precision, device) == "bf16"
     if isinstance(num_atoms, (int, np.integer)):
@@ -252,7 +288,11 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 return fresh.to(like.device)
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                z1 = sample(model.sampling_denoiser(mask), z, steps=steps, method=method,
+                denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance)
+                if guide is not None:
+                    denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
+                                     interval=guidance_interval)
+                z1 = sample(denoise, z, steps=steps, method=method,
                             shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
             dec = model.decode(z1, mask)
@@ -274,7 +314,9 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              precision: str = "auto", relax: bool = False, first_index: int = 0,
              progress: bool | Callable[[int], None] = True, valid_only: bool = False,
              num_heavy_atoms: int | None = None, max_draws: int | None = None, temperature: float = 1.0,
-             noise_level: float | None = None) -> list[Molecule]:
+             noise_level: float | None = None, time_shift: float = 1.0, estimate_guidance: float = 1.0,
+             guide: UniteModel | str | Path | None = None, guidance: float = 1.0,
+             guidance_interval: tuple[float, float] = (0.0, 1.0)) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -291,6 +333,12 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         temperature, noise_level: the starting noise's scale, and how strongly the stochastic sampler
             re-draws the noise along the way (``None``: :data:`DEFAULT_NOISE_LEVEL` for the stochastic
             sampler, 0 for the others; see :func:`generate_samples`).
+        time_shift: where the solver's steps go: the uniform time grid ``t`` becomes
+            ``a t / (1 + (a - 1) t)`` with ``a = time_shift``; below 1 more steps near the noise end, above
+            1 more near the clean end (1: uniform, the default).
+        estimate_guidance, guide, guidance, guidance_interval: guidance at sampling time, each doubling
+            the denoiser passes where it acts (see :func:`generate_samples`); ``guide`` is a loaded model or
+            a path. Off by default.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -334,8 +382,9 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
 
     noise_level = resolve_noise_level(method, noise_level)
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
-                        time_shift=1.0, precision=precision, first_index=first_index, temperature=temperature,
-                        noise_level=noise_level)
+                        time_shift=time_shift, precision=precision, first_index=first_index,
+                        temperature=temperature, noise_level=noise_level)
+    check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
         raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, BOND_METHODS))} "
                          f"or None")
@@ -359,6 +408,10 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         model = load_model(model, device=dev)
     else:
         model = model.to(dev).eval()
+    if guide is not None and not isinstance(guide, UniteModel):
+        guide = load_model(guide, device=dev)
+    elif guide is not None:
+        guide = guide.to(dev).eval()
     has_head = model.adapter.config.bond_head
     if bonds == "model" and not has_head:
         raise ValueError("bonds='model' needs a model with a bond head; this one has none (use 'auto' or a "
@@ -371,12 +424,19 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     if too_big:
         raise ValueError(f"num_atoms {too_big[0]} requested; this model supports 1..{max_atoms} atoms")
     used = resolve_precision(precision, dev)
-    sampler = f"{method}, {steps} steps" + (f", noise level {noise_level:g}" if method == "stochastic" else "")
+    sampler = f"{method}, {steps} steps" + (f", noise level {noise_level:g}" if method == "stochastic" else "") \
+        + (f", time shift {time_shift:g}" if time_shift != 1.0 else "") \
+        + (f", estimate guidance {estimate_guidance:g}" if estimate_guidance != 1.0 else "") \
+        + (f", guidance {guidance:g}" if guide is not None else "") \
+        + (f" for t in [{guidance_interval[0]:g}, {guidance_interval[1]:g})"
+           if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "")
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
                                    batch_size=batch_size, precision=used, first_index=first, progress=report,
-                                   temperature=temperature, noise_level=noise_level)
+                                   temperature=temperature, noise_level=noise_level, time_shift=time_shift,
+                                   estimate_guidance=estimate_guidance, guide=guide, guidance=guidance,
+                                   guidance_interval=guidance_interval)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

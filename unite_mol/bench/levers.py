@@ -14,7 +14,8 @@ Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves o
     python -m unite_mol.bench levers A=runs/levers/A/model C=runs/levers/C/model --out benchmarks/qm9/levers
 
 A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
-``noise_level``; the rest stay at ``generate()``'s defaults), so one model under several samplers is one
+``noise_level``, ``time_shift``, ``estimate_guidance``, ``guide``, ``guidance``, ``guidance_from``,
+``guidance_to``; the rest stay at ``generate()``'s defaults), so one model under several samplers is one
 table::
 
     python -m unite_mol.bench levers ode=M "sde=M@method=stochastic,noise_level=0.5,steps=50" --recon 0
@@ -36,7 +37,9 @@ from unite_mol.data.qm9 import training_smiles
 from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
-SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float}
+SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float, "time_shift": float,
+                "estimate_guidance": float, "guidance": float, "guide": str, "guidance_from": float,
+                "guidance_to": float}
 
 COLUMNS = (
     ("sampler", "sampler", False), ("train_steps", "steps", False), ("train_s", "train s", False),
@@ -88,7 +91,10 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     has_head = model.adapter.config.bond_head
     t0 = time.time()
     sampler = dict(sampler or {})
-    mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, **sampler)
+    kwargs = {k: v for k, v in sampler.items() if k not in ("guidance_from", "guidance_to")}
+    if "guidance_from" in sampler or "guidance_to" in sampler:
+        kwargs["guidance_interval"] = (sampler.get("guidance_from", 0.0), sampler.get("guidance_to", 1.0))
+    mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, **kwargs)
     gen_s = time.time() - t0
     protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
     res = evaluate(mols, reference=reference, protocols=protocols)
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="NAME=MODEL_PATH[@key=value,...] (MODEL_PATH: NAME or NAME.pt with its "
-                   ".json; keys: sampler settings steps, method, temperature, noise_level)")
+                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, guide, guidance, guidance_from, guidance_to)")
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")

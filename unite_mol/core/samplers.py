@@ -111,13 +111,28 @@ def _stochastic(denoise: Denoiser, z: torch.Tensor, ts: torch.Tensor, noise_leve
     return z
 
 
-def guided(denoise_cond: Denoiser, denoise_uncond: Denoiser, scale: float) -> Denoiser:
-    """Classifier-free guidance on the x-prediction: ``x_u + scale * (x_c - x_u)``; scale 1 = no guidance."""
+def guided(denoise_cond: Denoiser, denoise_uncond: Denoiser, scale: float,
+           interval: tuple[float, float] = (0.0, 1.0)) -> Denoiser:
+    """Guidance on the x-prediction: ``x_u + scale * (x_c - x_u)``; scale 1 = no guidance. Classifier-free
+    guidance when ``denoise_uncond`` drops the condition, autoguidance when it is a weaker model.
+
+    ``interval = (lo, hi)``: guide only at times ``lo <= t < hi`` (t = 0 noise, 1 clean); elsewhere
+    ``denoise_uncond`` is not called and the prediction is ``denoise_cond``'s.
+
+    Raises:
+        ValueError: for an interval that is not ``0 <= lo < hi <= 1``.
+    """
+    lo, hi = (float(v) for v in interval)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"guidance interval must satisfy 0 <= lo < hi <= 1, got {interval!r}")
     if scale == 1.0:
         return denoise_cond
 
     def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        xc, xu = denoise_cond(z, t), denoise_uncond(z, t)
+        xc = denoise_cond(z, t)
+        if not lo <= float(t.reshape(-1)[0]) < hi:     # one time per call (every sampler here)
+            return xc
+        xu = denoise_uncond(z, t)
         return xu + scale * (xc - xu)
 
     return f

@@ -17,6 +17,7 @@ With ``stop_grad`` the flow loss reaches the weights only through the denoising 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -154,15 +155,34 @@ class UniteModel(nn.Module):
                     pair = pair * k.to(pair.dtype)[:, None, None, None]
         return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair)
 
-    def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None):
-        """``f(z_t, t) -> x`` for the ODE samplers; a GE that reads its estimate gets the previous call's
-        prediction (none at the first call). Make a new one per trajectory."""
+    def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
+                          estimate_guidance: float = 1.0):
+        """``f(z_t, t) -> x`` for the samplers; a GE that reads its estimate gets the previous call's
+        prediction (none at the first call). Make a new one per trajectory.
+
+        ``estimate_guidance`` ``w != 1`` (a GE that reads its estimate only): each call after the first also
+        predicts without the estimate and returns ``x_none + w (x_read - x_none)``, a guidance of the model
+        by its own estimate-blind self (two denoiser passes per call); the guided prediction is the next
+        call's estimate.
+
+        Raises:
+            ValueError: ``estimate_guidance`` not a finite number, or not 1 for a GE that reads no estimate.
+        """
+        w = float(estimate_guidance)
+        if not math.isfinite(w):
+            raise ValueError(f"estimate_guidance must be a finite number, got {estimate_guidance!r}")
         if not self.reads_estimate:
+            if w != 1.0:
+                raise ValueError(f"estimate_guidance={w:g} needs a GE that reads its estimate (self-conditioning "
+                                 "or pair features); this one does not")
             return lambda z, t: self.denoise(z, t, mask, cond)
         last: list[torch.Tensor | None] = [None]
 
         def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             x = self.denoise(z, t, mask, cond, estimate=last[0])
+            if w != 1.0 and last[0] is not None:
+                blind = self.denoise(z, t, mask, cond)
+                x = blind + w * (x - blind)
             last[0] = x
             return x
 
