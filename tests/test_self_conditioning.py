@@ -157,6 +157,35 @@ def test_init_from_adds_silent_inputs_and_the_cli_flags_reach_them(tmp_path):
         preset("GE-T", pair_features=-1)
 
 
+def test_grow_depth_appends_identity_blocks_that_then_learn(tmp_path):
+    from unite_mol.train import MolTrainConfig, build_parser, init_from_saved, lr_multipliers
+
+    model = reading_model(pair_features=0)
+    save_model(tmp_path / "m", model)
+    grown, info = init_from_saved(tmp_path / "m", {}, ge_inputs={"self_cond": True}, grow_depth=2)
+    d = model.config.depth
+    assert grown.config.depth == d + 2 and info["grow_depth"] == {"from": d, "to": d + 2}
+    assert info["fresh_modules"] == [f"ge.blocks.{d}", f"ge.blocks.{d + 1}"]
+    grown.eval()
+    batch, z, mask = latents(model)
+    z_grown, _ = grown.encode(batch, generator=torch.Generator().manual_seed(0))
+    t = torch.full((len(z),), 0.4)
+    with torch.no_grad():
+        assert torch.allclose(z_grown, z, atol=1e-6)                   # the new blocks start as the identity
+        assert torch.allclose(grown.denoise(0.4 * z, t, mask, estimate=z), model.denoise(0.4 * z, t, mask, estimate=z),
+                              atol=1e-6)
+    grown.train()
+    out = grown.denoise(0.4 * z, t, mask, estimate=z)
+    out.pow(2).sum().backward()
+    gate = grown.ge.blocks[d].ada.weight.grad
+    assert gate is not None and gate.abs().sum() > 0                    # their adaLN gates get a gradient at once
+    args = build_parser().parse_args(["--run-dir", "x", "--init-from", str(tmp_path / "m"), "--grow-depth", "2",
+                                      "--new-input-lr-mult", "10"])
+    assert (f"ge.blocks.{d + 1}.", 10.0) in lr_multipliers(args) and (f"ge.blocks.{d - 1}.", 10.0) not in lr_multipliers(args)
+    with pytest.raises(ValueError, match="needs --init-from"):
+        MolTrainConfig(grow_depth=1)
+
+
 def test_estimate_guidance_extrapolates_from_the_blind_prediction():
     model = reading_model()
     _, z, mask = latents(model, rows=range(2))

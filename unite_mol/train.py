@@ -69,6 +69,7 @@ class MolTrainConfig:
     bond_head: bool = False            # predict bond orders (trained on perceived QM9 bonds; needs refine_layers)
     local_weight: float = 0.0          # short-distance (< 2 A) loss weight, in units of (0.1 A)^2
     init_from: str | None = None       # start from a saved model's weights (new modules, e.g. a refiner, start fresh)
+    grow_depth: int = 0                # with init_from: append this many GE blocks, each starting as the identity
     snapshots: bool = False            # also keep a float16 copy of the model at every checkpoint (learning curves)
     entry: str = "unite"               # one of unite_mol.core.entry.ENTRIES ("two-stage": the VAE-latent baseline)
     unite: UniteConfig = field(default_factory=UniteConfig)
@@ -87,6 +88,10 @@ class MolTrainConfig:
         if self.init_from is not None and (self.latent_dim is not None or self.fixed_latent_norm):
             raise ValueError("the latent (latent_dim, fixed_latent_norm) cannot be changed when starting from a saved "
                              "model (--init-from)")
+        if self.grow_depth < 0:
+            raise ValueError(f"grow_depth must be >= 0, got {self.grow_depth}")
+        if self.grow_depth and self.init_from is None:
+            raise ValueError("grow_depth adds blocks to a saved model's GE; it needs --init-from")
         if self.entry not in ENTRIES:
             raise ValueError(f"unknown entry {self.entry!r}; choose one of {list(ENTRIES)}")
         if self.entry == "two-stage" and self.init_from is not None:
@@ -175,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the short-distance (< 2 A) loss, in units of (0.1 A)^2")
     p.add_argument("--init-from", default=None,
                    help="saved model (NAME or NAME.pt) to start from; its configs are kept, new modules start fresh")
+    p.add_argument("--grow-depth", type=int, default=0,
+                   help="with --init-from: append this many GE blocks, each starting as the identity (more capacity "
+                        "for a trained model; its latents are unchanged at the start)")
     p.add_argument("--refiner-lr-mult", type=float, default=1.0,
                    help="learning-rate factor for the refinement stage (a fresh stage on a trained model learns faster)")
     p.add_argument("--new-input-lr-mult", type=float, default=1.0,
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
-                             pair_features=args.pair_features)
+                             pair_features=args.pair_features, grow_depth=args.grow_depth)
         schedule = args.lr_schedule
         if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
             single = int(os.environ.get("WORLD_SIZE", "1")) == 1
@@ -242,9 +250,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def lr_multipliers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
-    """Parameter-name prefixes trained at a multiple of the base LR (modules new to a trained model)."""
-    groups = [(REFINER_PREFIXES, args.refiner_lr_mult), (GE_INPUT_PREFIXES, args.new_input_lr_mult)]
+    """Parameter-name prefixes trained at a multiple of the base LR (modules new to a trained model: the
+    decoder stage, the GE's new inputs; blocks added by ``--grow-depth`` learn at the new inputs' factor)."""
+    groups = [(REFINER_PREFIXES, args.refiner_lr_mult), (GE_INPUT_PREFIXES + grown_prefixes(args), args.new_input_lr_mult)]
     return tuple((prefix, mult) for prefixes, mult in groups if mult != 1 for prefix in prefixes)
+
+
+def grown_prefixes(args: argparse.Namespace) -> tuple[str, ...]:
+    """Parameter-name prefixes of the GE blocks ``--grow-depth`` appends to the ``--init-from`` model."""
+    if not args.grow_depth or not args.init_from:
+        return ()
+    sidecar = Path((args.init_from[:-3] if args.init_from.endswith(".pt") else args.init_from) + ".json")
+    try:
+        depth = int(json.loads(sidecar.read_text())["ge_config"]["depth"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--grow-depth: cannot read the GE depth from {sidecar}: {exc}") from None
+    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + args.grow_depth))
 
 
 def entry_name(args: argparse.Namespace) -> str:
@@ -283,7 +304,8 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features).items() if v}
     if cfg.init_from is not None:
         shared = entry_objective(cfg.entry, cfg.unite).shared_weights
-        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs)
+        model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs,
+                                           grow_depth=cfg.grow_depth)
         ge_cfg, mol_cfg = model.config, model.adapter.config
         build: Any = model
     else:
@@ -329,14 +351,17 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
 
 
 def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
-                    ge_inputs: dict[str, Any] | None = None) -> tuple[UniteModel, dict[str, Any]]:
+                    ge_inputs: dict[str, Any] | None = None, grow_depth: int = 0) -> tuple[UniteModel, dict[str, Any]]:
     """A model built from a saved model's configs (with ``decoder_stage`` settings and the GE's extra
     inputs ``ge_inputs``, e.g. ``self_cond``, applied) and its weights.
 
     Modules the saved model lacks (a refiner or bond head, a self-conditioning input or pair-bias layers
     added now; the GE's start silent) keep their fresh initialisation;
-    every other weight must be present with the same shape. Returns the model and a provenance record
-    (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh).
+    every other weight must be present with the same shape. ``grow_depth`` appends that many blocks to
+    the GE (and to a separate denoiser GE); they start as the identity (adaLN-zero), so the grown model
+    computes exactly what the saved one did until training moves them. Returns the model and a provenance
+    record (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh, the
+    depth grown).
 
     Raises:
         ValueError: if the saved model uses other objective weights sharing, or its weights do not fit.
@@ -350,17 +375,23 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
         raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
                          f"with shared_weights={shared_weights}")
     mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
-    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {})})
+    depth = saved.config.depth
+    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {}), "depth": depth + grow_depth})
+    if ge_cfg.pair_features and grow_depth:
+        raise ValueError("grow_depth with pair features is not supported (each block has its own pair bias)")
     model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
     missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
-    fresh = sorted({k.split(".")[1] for k in missing})
-    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES) for k in missing):
+    grown = tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow_depth))
+    fresh = sorted({".".join(k.split(".")[:3]) if k.startswith(grown) else k.split(".")[1] for k in missing})
+    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
         raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
     base = Path(path)
     pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
     info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
             "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
+    if grow_depth:
+        info["grow_depth"] = {"from": depth, "to": depth + grow_depth}
     return model, info
 
 

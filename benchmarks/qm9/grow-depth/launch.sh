@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Capacity lever (issue 10, "where the compute goes"): does a deeper GE lift generation past the shipped
+# model's plateau? Arm "grow": the shipped model with 3 GE blocks appended (6 -> 9; each starts as the
+# identity, adaLN-zero, so the grown model starts exactly where the shipped one is; the new blocks learn at
+# 10x the base LR, as the self-conditioning input does in the shipped recipe). Arm "control": the shipped
+# recipe (long-run-2's) continued, same everything else. Both from the shipped model, seed 0, LR 1e-4 with a cosine over the budget, one torch thread each,
+# run side by side for the same wall-clock (the step count is what the depth costs):
+#   for ARM in grow control; do ARM=$ARM bash benchmarks/qm9/grow-depth/launch.sh & done; wait
+# Resumable: rerun the same command (same RUN) after a kill.
+# Usage: ARM=grow|control [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
+cd "$(dirname "$0")/../../.."
+: "${ARM:?set ARM to grow or control}" "${BUDGET:=45m}" "${SEED:=0}" "${GROW:=3}" "${RUN:=runs/grow-$ARM}"
+case "$ARM" in
+  grow) EXTRA="--grow-depth $GROW" ;;
+  control) EXTRA="" ;;
+  *) echo "unknown ARM $ARM (grow or control)" >&2; exit 2 ;;
+esac
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
+exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --init-from unite_mol/pretrained/unite-qm9 \
+  --lr 1e-4 --warmup 20 --lr-schedule cosine-budget --budget "$BUDGET" --seed "$SEED" \
+  --ckpt-every 250 --log-every 25 --snapshots \
+  --refine-layers 3 --local-weight 0.02 --bond-head --refiner-lr-mult 10 --self-cond --new-input-lr-mult 10 $EXTRA
