@@ -65,7 +65,11 @@ def compute_labels(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarr
 def qm9_bond_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
     """Cached bond labels of a QM9 split (see the module docstring): (bond_offsets, bond_rows)."""
     from unite_mol.data.qm9 import SPLIT_SHA256, qm9
+    from unite_mol.data.qm9_pack import pack_bond_labels, pack_path
 
+    pack = pack_path()
+    if pack is not None:
+        return pack_bond_labels(pack, split)
     data = qm9(split)
     key = fingerprint({"split": split, "split_sha256": SPLIT_SHA256, "version": LABEL_VERSION,
                        "method": "openbabel+rdkit-aromaticity", "atoms": int(len(data.numbers))})

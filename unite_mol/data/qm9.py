@@ -126,6 +126,11 @@ def _process(folder: Path, show_progress: bool = True) -> dict[str, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _load_all() -> dict[str, np.ndarray]:
+    from unite_mol.data.qm9_pack import load_pack, pack_path
+
+    pack = pack_path()
+    if pack is not None:                       # a machine without qm9pack (unite_mol.data.qm9_pack)
+        return load_pack(pack)
     folder = raw_dir()
     key = fingerprint({"raw": _raw_fingerprint(folder), "version": PROCESSING_VERSION})
     path = cache_dir() / f"qm9-{key}.npz"
@@ -241,8 +246,12 @@ def data_fingerprint() -> str:
     """``"qm9pack-<installed version> split sha256 <SPLIT_SHA256>"``: the data a model was trained on."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from unite_mol.data.qm9_pack import pack_path
+
     try:
         source = version("qm9pack")
     except PackageNotFoundError:
         source = "unknown"
+    if pack_path() is not None:
+        source += " (from a unite_mol QM9 pack)"
     return f"qm9pack-{source} split sha256 {SPLIT_SHA256}"

@@ -1,0 +1,123 @@
+"""A compact, self-contained copy of processed QM9 for machines without the ``qm9pack`` package.
+
+The GPU machines lent to this project reach no package registry, and the processed cache (131 MB) is
+larger than what travels there (64 MiB with the repository). :func:`write_pack` stores what training
+needs in one compressed ``.npz`` of about 17 MiB: GDB indices, elements, coordinates rounded to
+:data:`QUANTUM` (0.0005 A; QM9's largest coordinate is 10.2 A, well inside int16), atom offsets,
+SMILES and InChI, and the three splits' bond labels (:mod:`unite_mol.data.bond_labels`). The scalar
+properties are left out (NaN after loading): no model here trains on them.
+
+Point ``$UNITE_MOL_QM9_PACK`` at a pack and :func:`unite_mol.data.qm9` and
+:func:`unite_mol.data.bond_labels.qm9_bond_labels` read it instead of ``qm9pack`` and the cache; the
+split is still checked against the pinned hash. Coordinates differ from the originals by at most
+``QUANTUM / 2`` (0.00025 A, a hundredth of the shipped model's reconstruction RMSD).
+
+Usage (here, then carry the file)::
+
+    python -m unite_mol.data.qm9_pack runs/gpu/qm9-pack.npz
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PACK_ENV = "UNITE_MOL_QM9_PACK"
+PACK_VERSION = 1
+QUANTUM = 0.0005                      # A per int16 step
+SPLITS = ("train", "valid", "test")
+
+
+def pack_path() -> Path | None:
+    """The pack named by ``$UNITE_MOL_QM9_PACK``, or ``None`` when it is unset.
+
+    Raises:
+        FileNotFoundError: when it is set to a file that does not exist.
+    """
+    env = os.environ.get(PACK_ENV)
+    if not env:
+        return None
+    path = Path(env)
+    if not path.is_file():
+        raise FileNotFoundError(f"${PACK_ENV} names {path}, which does not exist")
+    return path
+
+
+def write_pack(path: str | Path) -> Path:
+    """Write the pack of the processed QM9 data (needs ``qm9pack``, or a pack already, and the bond labels)."""
+    from unite_mol.data.bond_labels import qm9_bond_labels
+    from unite_mol.data.qm9 import _load_all
+    from unite_mol.files import atomic_open
+
+    data = _load_all()
+    pos = np.asarray(data["positions"], dtype=np.float64)
+    q = np.rint(pos / QUANTUM)
+    if np.abs(q).max() > np.iinfo(np.int16).max:
+        raise ValueError(f"a coordinate of {np.abs(pos).max():.2f} A does not fit the pack's int16 grid")
+    arrays = {"version": np.array(PACK_VERSION), "quantum": np.array(QUANTUM),
+              "gdb_index": data["gdb_index"].astype(np.int32), "numbers": data["numbers"].astype(np.int8),
+              "positions_q": q.astype(np.int16), "offsets": data["offsets"].astype(np.int32),
+              "smiles": data["smiles"], "inchi": data["inchi"]}
+    for split in SPLITS:
+        bond_offsets, bond_rows = qm9_bond_labels(split)
+        if len(bond_rows) and int(np.max(bond_rows)) > np.iinfo(np.uint8).max:
+            raise ValueError(f"bond labels of {split} do not fit uint8")
+        arrays[f"bonds_{split}_offsets"] = bond_offsets.astype(np.int32)
+        arrays[f"bonds_{split}_rows"] = bond_rows.astype(np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as fh:
+        np.savez_compressed(fh, **arrays)
+    return path
+
+
+def _open(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    version = int(arrays.get("version", -1))
+    if version != PACK_VERSION:
+        raise ValueError(f"{path}: QM9 pack version {version}, this unite_mol reads version {PACK_VERSION}")
+    return arrays
+
+
+def load_pack(path: Path) -> dict[str, np.ndarray]:
+    """The processed arrays (as :func:`unite_mol.data.qm9._load_all` returns them) from a pack.
+
+    Raises:
+        ValueError: for a pack of another version or with missing arrays.
+    """
+    a = _open(path)
+    try:
+        n = len(a["gdb_index"])
+        return {"gdb_index": a["gdb_index"].astype(np.int64), "numbers": a["numbers"],
+                "positions": a["positions_q"].astype(np.float64) * float(a["quantum"]),
+                "offsets": a["offsets"].astype(np.int64), "smiles": a["smiles"], "inchi": a["inchi"],
+                "properties": np.full((n, 15), np.nan)}
+    except KeyError as exc:
+        raise ValueError(f"{path} is not a complete QM9 pack: no {exc}") from None
+
+
+def pack_bond_labels(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bond_offsets, bond_rows) of a split from a pack, as :func:`qm9_bond_labels` returns them."""
+    a = _open(path)
+    try:
+        return a[f"bonds_{split}_offsets"].astype(np.int64), a[f"bonds_{split}_rows"].astype(np.int64)
+    except KeyError:
+        raise ValueError(f"{path} holds no bond labels for the {split!r} split") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m unite_mol.data.qm9_pack OUT.npz", file=sys.stderr)
+        return 2
+    out = write_pack(args[0])
+    print(f"QM9 pack written: {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
