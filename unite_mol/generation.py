@@ -140,12 +140,12 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     _check_int("batch_size", batch_size, 1)
     _check_int("first_index", first_index, 0)
     check_sampler(method, noise_level)
-    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not np.isfinite(temperature) \
+    if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not np.isfinite(temperature) \
             or temperature <= 0:
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-    if not isinstance(time_shift, (int, float)) or isinstance(time_shift, bool) or not np.isfinite(time_shift) \
+    if not isinstance(time_shift, numbers.Real) or isinstance(time_shift, bool) or not np.isfinite(time_shift) \
             or time_shift <= 0:
         raise ValueError(f"time_shift must be a number > 0, got {time_shift!r}")
     if num_atoms is None:
