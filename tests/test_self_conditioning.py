@@ -206,6 +206,33 @@ def test_estimate_guidance_extrapolates_from_the_blind_prediction():
         model.sampling_denoiser(mask, estimate_guidance=float("nan"))
 
 
+def test_estimate_from_this_step_matches_training_and_recycle_reads_twice():
+    model = reading_model()
+    _, z, mask = latents(model, rows=range(2))
+    t = torch.full((2,), 0.3)
+    with torch.no_grad():
+        fresh = model.sampling_denoiser(mask, estimate_from="this-step")
+        for _ in range(2):                                   # every call: blind, then read it (as in training)
+            blind = model.denoise(z, t, mask)
+            assert torch.allclose(fresh(z, t), model.denoise(z, t, mask, estimate=blind), atol=1e-6)
+        free = model.sampling_denoiser(mask, estimate_from="this-step", estimate_guidance=2.0)
+        read = model.denoise(z, t, mask, estimate=blind)
+        assert torch.allclose(free(z, t), blind + 2.0 * (read - blind), atol=1e-5)
+        rec = model.sampling_denoiser(mask, estimate_from="recycle")
+        first = rec(z, t)
+        assert torch.equal(first, model.denoise(z, t, mask))  # nothing to recycle at the first call
+        once = model.denoise(z, t, mask, estimate=first)
+        assert torch.allclose(rec(z, t), model.denoise(z, t, mask, estimate=once), atol=1e-6)
+    with pytest.raises(ValueError, match="estimate_from"):
+        model.sampling_denoiser(mask, estimate_from="next")
+    with pytest.raises(ValueError, match="reads its"):
+        tiny_model().sampling_denoiser(mask, estimate_from="this-step")
+    with pytest.raises(ValueError, match="estimate_from"):
+        generate(2, model=model, estimate_from="later", progress=False, bonds=None)
+    mols = generate(2, model=model, estimate_from="recycle", steps=3, progress=False, bonds=None)
+    assert mols[0].properties["sampler"].endswith("estimate from recycle")
+
+
 def test_autoguidance_by_the_model_itself_changes_nothing_and_bad_guides_are_refused(tmp_path):
     model = reading_model()
     kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")

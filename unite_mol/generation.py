@@ -35,7 +35,7 @@ import torch
 
 from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import check_sampler, guided, sample
-from unite_mol.core.unite import UniteModel
+from unite_mol.core.unite import ESTIMATE_FROM, UniteModel
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 from unite_mol.model_files import load_model_files, save_model_files
@@ -214,7 +214,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      time_shift: float = 1.0, precision: str = "auto", first_index: int = 0,
                      progress: bool | Callable[[int], None] = False, temperature: float = 1.0,
                      noise_level: float | None = None, estimate_guidance: float = 1.0,
-                     guide: UniteModel | None = None, guidance: float = 1.0,
+                     estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0),
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
@@ -230,9 +230,14 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     ``method="stochastic"``): how strongly the noise is re-drawn along the way (:mod:`unite_mol.core.samplers`);
     the fresh noise of sample ``i`` also comes from ``(seed, i)`` alone.
 
+    ``estimate_from`` (a model with self-conditioning): which estimate each step reads, ``"previous"``
+    (the last step's prediction, one pass), ``"this-step"`` (a blind prediction at the same step first, as in
+    training; two passes) or ``"recycle"`` (the last step's, then its own; two passes); see
+    :meth:`UniteModel.sampling_denoiser`.
+
     Guidance (each costs a second denoiser pass per step): ``estimate_guidance`` ``w != 1`` extrapolates
-    the model's prediction away from its own prediction without the previous estimate
-    (:meth:`UniteModel.sampling_denoiser`); ``guide``, a weaker model with the same latent space (for
+    the model's prediction away from its own prediction without the estimate (free with
+    ``estimate_from="this-step"``); ``guide``, a weaker model with the same latent space (for
     example an earlier snapshot of the same run), with ``guidance`` ``g != 1`` gives
     ``x_guide + g (x_model - x_guide)`` (autoguidance), at times ``lo <= t < hi`` of ``guidance_interval``
     only (t = 0 noise, 1 clean; the guide is not run elsewhere).
@@ -288,7 +293,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 return fresh.to(like.device)
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance)
+                denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
                                      interval=guidance_interval)
@@ -315,7 +320,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              progress: bool | Callable[[int], None] = True, valid_only: bool = False,
              num_heavy_atoms: int | None = None, max_draws: int | None = None, temperature: float = 1.0,
              noise_level: float | None = None, time_shift: float = 1.0, estimate_guidance: float = 1.0,
-             guide: UniteModel | str | Path | None = None, guidance: float = 1.0,
+             estimate_from: str = "previous", guide: UniteModel | str | Path | None = None, guidance: float = 1.0,
              guidance_interval: tuple[float, float] = (0.0, 1.0)) -> list[Molecule]:
     """Generate ``n`` molecules.
 
@@ -336,6 +341,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         time_shift: where the solver's steps go: the uniform time grid ``t`` becomes
             ``a t / (1 + (a - 1) t)`` with ``a = time_shift``; below 1 more steps near the noise end, above
             1 more near the clean end (1: uniform, the default).
+        estimate_from: which self-conditioning estimate each step reads (``"previous"``, the default;
+            ``"this-step"`` and ``"recycle"`` cost two passes; see :func:`generate_samples`).
         estimate_guidance, guide, guidance, guidance_interval: guidance at sampling time, each doubling
             the denoiser passes where it acts (see :func:`generate_samples`); ``guide`` is a loaded model or
             a path. Off by default.
@@ -385,6 +392,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
+    if estimate_from not in ESTIMATE_FROM:
+        raise ValueError(f"estimate_from must be one of {', '.join(map(repr, ESTIMATE_FROM))}, got {estimate_from!r}")
     if bonds not in (None, "auto", "model", *BOND_METHODS):
         raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, BOND_METHODS))} "
                          f"or None")
@@ -426,6 +435,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     used = resolve_precision(precision, dev)
     sampler = f"{method}, {steps} steps" + (f", noise level {noise_level:g}" if method == "stochastic" else "") \
         + (f", time shift {time_shift:g}" if time_shift != 1.0 else "") \
+        + (f", estimate from {estimate_from}" if estimate_from != "previous" else "") \
         + (f", estimate guidance {estimate_guidance:g}" if estimate_guidance != 1.0 else "") \
         + (f", guidance {guidance:g}" if guide is not None else "") \
         + (f" for t in [{guidance_interval[0]:g}, {guidance_interval[1]:g})"
@@ -435,7 +445,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
                                    batch_size=batch_size, precision=used, first_index=first, progress=report,
                                    temperature=temperature, noise_level=noise_level, time_shift=time_shift,
-                                   estimate_guidance=estimate_guidance, guide=guide, guidance=guidance,
+                                   estimate_guidance=estimate_guidance, estimate_from=estimate_from,
+                                   guide=guide, guidance=guidance,
                                    guidance_interval=guidance_interval)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):

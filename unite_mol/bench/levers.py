@@ -14,7 +14,7 @@ Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves o
     python -m unite_mol.bench levers A=runs/levers/A/model C=runs/levers/C/model --out benchmarks/qm9/levers
 
 A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
-``noise_level``, ``time_shift``, ``estimate_guidance``, ``guide``, ``guidance``, ``guidance_from``,
+``noise_level``, ``time_shift``, ``estimate_guidance``, ``estimate_from``, ``guide``, ``guidance``, ``guidance_from``,
 ``guidance_to``; the rest stay at ``generate()``'s defaults), so one model under several samplers is one
 table::
 
@@ -38,7 +38,7 @@ from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
 SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float, "time_shift": float,
-                "estimate_guidance": float, "guidance": float, "guide": str, "guidance_from": float,
+                "estimate_guidance": float, "estimate_from": str, "guidance": float, "guide": str, "guidance_from": float,
                 "guidance_to": float}
 
 COLUMNS = (
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="NAME=MODEL_PATH[@key=value,...] (MODEL_PATH: NAME or NAME.pt with its "
-                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, guide, guidance, guidance_from, guidance_to)")
+                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, estimate_from, guide, guidance, guidance_from, guidance_to)")
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")

@@ -86,6 +86,10 @@ class Adapter(Protocol):
     def reconstruction_loss(self, out: dict[str, torch.Tensor], batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
 
 
+#: where a sampling step's self-conditioning estimate comes from (:meth:`UniteModel.sampling_denoiser`)
+ESTIMATE_FROM = ("previous", "this-step", "recycle")
+
+
 class UniteModel(nn.Module):
     """Adapter + Generative Encoder (+ a separate denoiser GE when not shared) + decoder."""
 
@@ -156,32 +160,51 @@ class UniteModel(nn.Module):
         return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair)
 
     def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
-                          estimate_guidance: float = 1.0):
-        """``f(z_t, t) -> x`` for the samplers; a GE that reads its estimate gets the previous call's
-        prediction (none at the first call). Make a new one per trajectory.
+                          estimate_guidance: float = 1.0, estimate_from: str = "previous"):
+        """``f(z_t, t) -> x`` for the samplers. Make a new one per trajectory.
 
-        ``estimate_guidance`` ``w != 1`` (a GE that reads its estimate only): each call after the first also
-        predicts without the estimate and returns ``x_none + w (x_read - x_none)``, a guidance of the model
-        by its own estimate-blind self (two denoiser passes per call); the guided prediction is the next
-        call's estimate.
+        For a GE that reads its estimate, ``estimate_from`` says which estimate each call reads:
+
+        - ``"previous"`` (default, one pass per call): the previous call's prediction (none at the first);
+        - ``"this-step"`` (two passes): a prediction without an estimate at the same ``z_t, t`` first, as in
+          training (:func:`denoise_for_loss`), then the prediction that reads it;
+        - ``"recycle"`` (two passes): the previous call's prediction is read once, and the result is read
+          again at the same ``z_t, t``.
+
+        ``estimate_guidance`` ``w != 1``: each call that reads an estimate also has (or, with
+        ``"previous"`` / ``"recycle"``, makes, one more pass) the prediction without it and returns
+        ``x_blind + w (x_read - x_blind)``, a guidance of the model by its own estimate-blind self; the
+        returned prediction is the next call's ``"previous"`` estimate.
 
         Raises:
-            ValueError: ``estimate_guidance`` not a finite number, or not 1 for a GE that reads no estimate.
+            ValueError: an unknown ``estimate_from``, ``estimate_guidance`` not a finite number, or either
+                away from its default for a GE that reads no estimate.
         """
         w = float(estimate_guidance)
         if not math.isfinite(w):
             raise ValueError(f"estimate_guidance must be a finite number, got {estimate_guidance!r}")
+        if estimate_from not in ESTIMATE_FROM:
+            raise ValueError(f"estimate_from must be one of {', '.join(map(repr, ESTIMATE_FROM))}, got {estimate_from!r}")
         if not self.reads_estimate:
-            if w != 1.0:
-                raise ValueError(f"estimate_guidance={w:g} needs a GE that reads its estimate (self-conditioning "
-                                 "or pair features); this one does not")
+            if w != 1.0 or estimate_from != "previous":
+                raise ValueError(f"estimate_guidance={w:g} / estimate_from={estimate_from!r} need a GE that reads its "
+                                 "estimate (self-conditioning or pair features); this one does not")
             return lambda z, t: self.denoise(z, t, mask, cond)
         last: list[torch.Tensor | None] = [None]
 
         def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x = self.denoise(z, t, mask, cond, estimate=last[0])
-            if w != 1.0 and last[0] is not None:
+            blind = None
+            if estimate_from == "this-step":
                 blind = self.denoise(z, t, mask, cond)
+                estimate = blind
+            elif estimate_from == "recycle" and last[0] is not None:
+                estimate = self.denoise(z, t, mask, cond, estimate=last[0])
+            else:
+                estimate = last[0]
+            x = self.denoise(z, t, mask, cond, estimate=estimate)
+            if w != 1.0 and estimate is not None:
+                if blind is None:
+                    blind = self.denoise(z, t, mask, cond)
                 x = blind + w * (x - blind)
             last[0] = x
             return x
