@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "pass, the decoded estimate's in the denoising pass; implies an estimate, as --self-cond)")
     p.add_argument("--self-cond-prob", type=float, default=0.5,
                    help="share of denoising copies trained with their own estimate (with --self-cond / --pair-features)")
+    p.add_argument("--self-cond-lag", type=float, default=0.0,
+                   help="> 0: the self-conditioning estimate is made at t - LAG from noise correlated as the "
+                        "stochastic sampler leaves consecutive steps' (its default reads the previous step's "
+                        "prediction; 1/75 matches its 75 steps)")
+    p.add_argument("--self-cond-lag-strength", type=float, default=32.0,
+                   help="the stochastic sampler's strength that correlation assumes (generate()'s default: 32)")
     p.add_argument("--refine-layers", type=int, default=0,
                    help="geometry-aware refinement layers after the decoder (0 = none)")
     p.add_argument("--refine-width", type=int, default=64, help="pair-feature width of the refinement layers")
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
                             flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
                             time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
-                            flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob)
+                            flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,
+                            self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
                              batch_size=args.batch_size,
                              rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,

@@ -45,11 +45,14 @@ class UniteConfig:
     decoder_noise_tmin: float = 0.7
     cond_dropout: float = 0.1         # only when batches carry a condition
     self_cond_prob: float = 0.5       # share of denoising copies given their own estimate (GEs with self_cond / pair_features)
+    self_cond_lag: float = 0.0        # > 0: that estimate is made at t - lag from noise correlated as the stochastic
+    self_cond_lag_strength: float = 32.0   # sampler of this strength leaves it (the sampler reads the previous step's)
 
     def __post_init__(self) -> None:
         check_ranges(self, flow_copies=">= 0", flow_weight=">= 0", time_shift="> 0", time_uniform_frac="[0, 1]",
                      time_uniform_min="[0, 1)", decoder_noise_prob="[0, 1]", decoder_noise_tmin="[0, 1]",
-                     cond_dropout="[0, 1)", self_cond_prob="[0, 1]")
+                     cond_dropout="[0, 1)", self_cond_prob="[0, 1]", self_cond_lag="[0, 1)",
+                     self_cond_lag_strength=">= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -254,10 +257,13 @@ def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.
 
 
 def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
-                     cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float) -> torch.Tensor:
+                     cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float,
+                     estimate_from: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The denoising pass of a flow loss. For a GE that reads its estimate, a ``self_cond_prob`` share of
-    the rows first get a gradient-free prediction from the same ``z_t`` and then read it (self-conditioning);
-    the rest read none, as at a sampler's first step. Shared by UNITE and the two-stage baseline.  -> (B, N, d)"""
+    the rows first get a gradient-free prediction from the same ``z_t`` (or from ``estimate_from = (z', t')``,
+    e.g. a noisier point of the same trajectory, as a sampler's previous step) and then read it
+    (self-conditioning); the rest read none, as at a sampler's first step. Shared by UNITE and the
+    two-stage baseline.  -> (B, N, d)"""
     if not (model.reads_estimate and self_cond_prob > 0):
         return model.denoise(z_t, t, mask, cond)
     keep = _rand(z_t.shape[0], generator, z_t.device) < self_cond_prob              # (B,)
@@ -265,9 +271,23 @@ def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask
     sel = keep.nonzero().squeeze(1)                                                # only those rows pay for it
     if len(sel):
         with torch.no_grad():
-            est = model.denoise(z_t[sel], t[sel], mask[sel], None if cond is None else cond[sel])
+            z_e, t_e = (z_t, t) if estimate_from is None else estimate_from
+            est = model.denoise(z_e[sel], t_e[sel], mask[sel], None if cond is None else cond[sel])
             estimate[sel] = est.to(estimate.dtype)
     return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep)
+
+
+def lagged_point(target: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                 generator: torch.Generator, lag: float, strength: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A noisier point ``(z', t')`` of the trajectory through ``z_t = t target + (1 - t) eps``, where the
+    stochastic sampler of strength ``a`` would have made its previous prediction: ``t' = max(t - lag, 0)``,
+    noise ``c eps + sqrt(1 - c^2) n`` with ``c = ((1 - t) / (1 - t'))^a`` (the correlation its exact step
+    leaves between consecutive steps' noise; padding, ``mask`` (B, N) false, stays zero).  -> ((B, N, d), (B,))"""
+    t_prev = (t - lag).clamp(min=0.0)                                                  # (B,)
+    c = ((1 - t) / (1 - t_prev)).clamp(max=1.0) ** strength                            # (B,)
+    c = c.view(-1, *([1] * (eps.dim() - 1))).to(eps.dtype)
+    e_prev = c * eps + torch.sqrt(1 - c * c) * _randn_like(eps, generator) * mask.unsqueeze(-1)
+    return interpolate(target, e_prev, t_prev), t_prev
 
 
 def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: UniteConfig) -> dict[str, Any]:
@@ -302,7 +322,10 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
         z_t = interpolate(target, eps, t)                                   # (kB, N, d)
         cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.ge.null_condition)  # (kB,)
-        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob)   # (kB, N, d)
+        lagged = None
+        if cfg.self_cond_lag > 0 and model.reads_estimate:
+            lagged = lagged_point(target, eps, t, mk, generator, cfg.self_cond_lag, cfg.self_cond_lag_strength)
+        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged)   # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())
     logs["recon"] = float(rec.detach())

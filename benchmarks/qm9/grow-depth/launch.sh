@@ -7,13 +7,17 @@
 # run side by side for the same wall-clock (the step count is what the depth costs):
 #   for ARM in grow control; do ARM=$ARM bash benchmarks/qm9/grow-depth/launch.sh & done; wait
 # Resumable: rerun the same command (same RUN) after a kill.
-# Usage: ARM=grow|control [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
+# Arm "lag" (run later, beside a one-thread sampling job, against the same control): the self-conditioning
+# estimate is trained from the point where generate()'s sampler (75 stochastic steps, strength 32) makes its
+# previous prediction.
+# Usage: ARM=grow|control|lag [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
 cd "$(dirname "$0")/../../.."
 : "${ARM:?set ARM to grow or control}" "${BUDGET:=45m}" "${SEED:=0}" "${GROW:=3}" "${RUN:=runs/grow-$ARM}"
 case "$ARM" in
   grow) EXTRA="--grow-depth $GROW" ;;
+  lag) EXTRA="--self-cond-lag 0.013333" ;;   # self-conditioning trained on the previous step's estimate (see README)
   control) EXTRA="" ;;
-  *) echo "unknown ARM $ARM (grow or control)" >&2; exit 2 ;;
+  *) echo "unknown ARM $ARM (grow, control or lag)" >&2; exit 2 ;;
 esac
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
 exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --init-from unite_mol/pretrained/unite-qm9 \
