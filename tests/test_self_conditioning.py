@@ -237,16 +237,21 @@ def test_autoguidance_by_the_model_itself_changes_nothing_and_bad_guides_are_ref
     model = reading_model()
     kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")
     base = generate(5, model=model, **kw)
-    same = generate(5, model=model, guide=model, guidance=3.0, **kw)
+    same = generate(5, model=model, guide=model, guidance=3.0, guidance_interval=(0.0, 1.0), **kw)
     assert all(np.allclose(a.positions, b.positions, atol=1e-5) for a, b in zip(base, same))
     assert same[0].properties["sampler"].endswith("guidance 3")
+    assert generate(1, model=model, guide=model, **kw)[0].properties["sampler"].endswith(
+        "guidance 2 for t in [0.5, 1)")                                  # a guide's defaults
+    assert "guidance" not in base[0].properties["sampler"]             # "auto" finds no guide for this model
+    with pytest.raises(ValueError, match="fits only the shipped model"):
+        generate(1, model=model, guidance=2.0, guide="auto", **kw)
     weak = reading_model(seed=1)
     other = generate(5, model=model, guide=weak, guidance=2.0, **kw)
     assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, other))
     eg = generate(5, model=model, estimate_guidance=2.0, **kw)
     assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, eg))
     with pytest.raises(ValueError, match="needs a guide model"):
-        generate(2, model=model, guidance=2.0, **kw)
+        generate(2, model=model, guidance=2.0, guide=None, **kw)
     with pytest.raises(ValueError, match="guidance must be a finite number"):
         generate(2, model=model, guide=weak, guidance=float("inf"), **kw)
     with pytest.raises(ValueError, match="guidance_interval"):

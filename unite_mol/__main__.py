@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-level", type=float, default=None,
                    help="strength of the noise re-drawn along the way (--method stochastic; default: "
                         "generate()'s, 32; 0 = Euler)")
+    g.add_argument("--guide", default="auto",
+                   help="autoguidance by a weaker model of the same latent space: auto (the shipped guide for the "
+                        "shipped model, none for others), none, or a model path")
+    g.add_argument("--guidance", type=float, default=None, help="guidance strength (default: 2 with a guide)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
                    help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
@@ -51,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
-    from unite_mol.generation import (check_sampling_args, generate, load_model, progress_callback,
-                                      resolve_noise_level)
+    from unite_mol.generation import (check_guidance, check_sampling_args, generate, load_model, progress_callback,
+                                      resolve_guide, resolve_noise_level)
     from unite_mol.runtime import pick_device
 
     bonds = None if args.bonds == "none" else args.bonds
@@ -66,8 +70,11 @@ def _generate(args: argparse.Namespace) -> int:
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
                             precision=args.precision, min_n=1, temperature=args.temperature,
                             noise_level=args.noise_level)
+        guide_arg = None if args.guide == "none" else args.guide
+        check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
         model = load_model(args.model, device=device)
+        guide, guidance, interval = resolve_guide(model, guide_arg, args.guidance, None, device)  # loaded once
         if bonds == "model" and not model.adapter.config.bond_head:
             raise ValueError("--bonds model needs a model with a bond head; this one has none (use auto or a "
                              "perception method)")
@@ -81,7 +88,8 @@ def _generate(args: argparse.Namespace) -> int:
                                   steps=args.steps, method=args.method, model=model, batch_size=args.batch_size,
                                   bonds=bonds, device=device, precision=args.precision, first_index=start,
                                   progress=update or False, temperature=args.temperature,
-                                  noise_level=args.noise_level):
+                                  noise_level=args.noise_level, guide=guide, guidance=guidance,
+                                  guidance_interval=interval):
                     written += 1
                     yield m
 

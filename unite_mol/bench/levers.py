@@ -15,8 +15,8 @@ Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves o
 
 A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
 ``noise_level``, ``time_shift``, ``estimate_guidance``, ``estimate_from``, ``guide``, ``guidance``, ``guidance_from``,
-``guidance_to``; the rest stay at ``generate()``'s defaults), so one model under several samplers is one
-table::
+``guidance_to``; the rest stay at ``generate()``'s defaults, except the guide: none unless the spec says
+``guide=auto`` or a path), so one model under several samplers is one table::
 
     python -m unite_mol.bench levers ode=M "sde=M@method=stochastic,noise_level=0.5,steps=50" --recon 0
 """
@@ -92,6 +92,8 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     t0 = time.time()
     sampler = dict(sampler or {})
     kwargs = {k: v for k, v in sampler.items() if k not in ("guidance_from", "guidance_to")}
+    # a harness of explicit sampler settings: no guide unless the spec names one ("auto": generate()'s)
+    kwargs["guide"] = None if kwargs.get("guide", "none") == "none" else kwargs["guide"]
     if "guidance_from" in sampler or "guidance_to" in sampler:
         kwargs["guidance_interval"] = (sampler.get("guidance_from", 0.0), sampler.get("guidance_to", 1.0))
     mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, **kwargs)

@@ -8,7 +8,8 @@
 #    (164 CPU-min; git 8d9ecdc). Their encoders give the shipped model's latents to a relative MSE of
 #    7e-4 and 2e-4 (256 test molecules), so they denoise in the same latent space.
 #  - round 8 (ROUND=8): autoguidance only at times t < T (noise end; the guide is not run after T):
-#    arm ag-GUIDE-G-T, e.g. ag-first-2-0.5.
+#    arm ag-GUIDE-G-T, e.g. ag-first-2-0.5; round 10 (ROUND=10): at t >= T only, arm ag-GUIDE-G-fromT
+#    (the guide is not run before T, so the cost is 1 + (1 - T) passes per step).
 # Usage: [THREADS=2] [SEEDS="0"] [STEPS=75] [ROUND=7] [ARMS="..."] bash benchmarks/qm9/sampling/evaluate-r7.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -26,7 +27,12 @@ for seed in $SEEDS; do
     case "$arm" in
       eg-*) specs+=("$arm-$STEPS=$M@$S,estimate_guidance=${arm#eg-}") ;;
       ag-*) IFS=- read -r guide g until <<< "${arm#ag-}"
-            specs+=("$arm-$STEPS=$M@$S,guide=$G/$guide,guidance=$g${until:+,guidance_to=$until}") ;;
+            case "$until" in
+              from*) window=",guidance_from=${until#from}" ;;      # guided at t >= T only
+              "") window="" ;;
+              *) window=",guidance_to=$until" ;;                   # guided at t < T only
+            esac
+            specs+=("$arm-$STEPS=$M@$S,guide=$G/$guide,guidance=$g$window") ;;
       *) echo "unknown arm $arm" >&2; exit 2 ;;
     esac
   done
