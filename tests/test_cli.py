@@ -54,12 +54,12 @@ def test_shipped_model_generates_molecules():
     mols = generate(8, seed=0, steps=10)
     assert len(mols) == 8 and all(m.bonds is not None for m in mols)
     assert mols[0].to_rdkit(sanitize=False).GetNumAtoms() == mols[0].num_atoms
-    # the shipped model is guided by the shipped guide by default, which denoises the same latent space
-    assert mols[0].properties["sampler"].endswith("guidance 2 for t in [0.5, 1)")
-    plain = generate(8, seed=0, steps=10, guide=None)
-    assert "guidance" not in plain[0].properties["sampler"]
+    # guide="auto" guides the shipped model by the shipped guide, which denoises the same latent space
+    assert "guidance" not in mols[0].properties["sampler"]
+    guided = generate(8, seed=0, steps=10, guide="auto")
+    assert guided[0].properties["sampler"].endswith("guidance 2 for t in [0.5, 1)")
     assert any(a.positions.shape != b.positions.shape or not np.allclose(a.positions, b.positions)
-               for a, b in zip(mols, plain))
+               for a, b in zip(mols, guided))
 
 
 @pytest.mark.skipif(not DEFAULT_GUIDE.with_suffix(".pt").exists(), reason="no shipped guide in this checkout")

@@ -242,7 +242,7 @@ def test_autoguidance_by_the_model_itself_changes_nothing_and_bad_guides_are_ref
     assert same[0].properties["sampler"].endswith("guidance 3")
     assert generate(1, model=model, guide=model, **kw)[0].properties["sampler"].endswith(
         "guidance 2 for t in [0.5, 1)")                                  # a guide's defaults
-    assert "guidance" not in base[0].properties["sampler"]             # "auto" finds no guide for this model
+    assert "guidance" not in generate(1, model=model, guide="auto", **kw)[0].properties["sampler"]  # none for this model
     with pytest.raises(ValueError, match="fits only the shipped model"):
         generate(1, model=model, guidance=2.0, guide="auto", **kw)
     weak = reading_model(seed=1)

@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-level", type=float, default=None,
                    help="strength of the noise re-drawn along the way (--method stochastic; default: "
                         "generate()'s, 32; 0 = Euler)")
-    g.add_argument("--guide", default="auto",
-                   help="autoguidance by a weaker model of the same latent space: auto (the shipped guide for the "
-                        "shipped model, none for others), none, or a model path")
+    g.add_argument("--guide", default="none",
+                   help="autoguidance by a weaker model of the same latent space: none (default), auto (the "
+                        "shipped guide for the shipped model), or a model path")
     g.add_argument("--guidance", type=float, default=None, help="guidance strength (default: 2 with a guide)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
