@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from unite_mol.core.model import GEConfig
-from unite_mol.core.samplers import check_sampler, guided, sample
-from unite_mol.core.unite import ESTIMATE_FROM, UniteModel
+from unite_mol.core.samplers import check_interval, check_sampler, guided, sample
+from unite_mol.core.unite import UniteModel, check_estimate_from
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 from unite_mol.model_files import load_model_files, save_model_files
@@ -178,23 +178,16 @@ def check_guidance(estimate_guidance: float, guide: Any, guidance: float | None,
     Raises:
         ValueError: naming the argument.
     """
-    for name, w in (("estimate_guidance", estimate_guidance), ("guidance", guidance)):
-        if name == "guidance" and w is None:                   # generate(): the default of whatever guide is used
-            continue
+    named = [("estimate_guidance", estimate_guidance)] + ([("guidance", guidance)] if guidance is not None else [])
+    for name, w in named:                                      # guidance None: the default of whatever guide is used
         if not isinstance(w, numbers.Real) or isinstance(w, bool) or not np.isfinite(w):
             raise ValueError(f"{name} must be a finite number, got {w!r}")
     if guidance is not None and guidance != 1.0 and guide is None:
         raise ValueError(f"guidance={guidance:g} needs a guide model (a weaker model of the same latent space)")
-    if isinstance(guide, str) and guide != "auto" and not guide:
+    if isinstance(guide, str) and not guide:
         raise ValueError("guide must be 'auto', None, a model or a path, got an empty string")
-    if interval is None:
-        return
-    try:
-        lo, hi = (float(v) for v in interval)
-    except (TypeError, ValueError):
-        raise ValueError(f"guidance_interval must be two times (lo, hi), got {interval!r}") from None
-    if not 0.0 <= lo < hi <= 1.0:
-        raise ValueError(f"guidance_interval must satisfy 0 <= lo < hi <= 1, got {interval!r}")
+    if interval is not None:
+        check_interval(interval)
 
 
 def resolve_guide(model: UniteModel, guide: UniteModel | str | Path | None, guidance: float | None,
@@ -451,8 +444,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
-    if estimate_from not in ESTIMATE_FROM:
-        raise ValueError(f"estimate_from must be one of {', '.join(map(repr, ESTIMATE_FROM))}, got {estimate_from!r}")
+    check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
         raise ValueError(f"unknown bonds {bonds!r}; choose 'auto', 'model', {', '.join(map(repr, BOND_METHODS))} "
                          f"or None")

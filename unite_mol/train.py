@@ -265,14 +265,21 @@ def lr_multipliers(args: argparse.Namespace) -> tuple[tuple[str, float], ...]:
 
 def grown_prefixes(args: argparse.Namespace) -> tuple[str, ...]:
     """Parameter-name prefixes of the GE blocks ``--grow-depth`` appends to the ``--init-from`` model."""
+    from unite_mol.model_files import model_paths, read_sidecar
+
     if not args.grow_depth or not args.init_from:
         return ()
-    sidecar = Path((args.init_from[:-3] if args.init_from.endswith(".pt") else args.init_from) + ".json")
+    sidecar = model_paths(args.init_from)[1]
     try:
-        depth = int(json.loads(sidecar.read_text())["ge_config"]["depth"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        depth = int(read_sidecar(sidecar)["ge_config"]["depth"])
+    except (OSError, KeyError, TypeError) as exc:
         raise ValueError(f"--grow-depth: cannot read the GE depth from {sidecar}: {exc}") from None
-    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + args.grow_depth))
+    return grown_block_prefixes(depth, args.grow_depth)
+
+
+def grown_block_prefixes(depth: int, grow: int) -> tuple[str, ...]:
+    """Parameter-name prefixes of ``grow`` GE blocks appended to a GE of ``depth`` blocks (both GEs)."""
+    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow))
 
 
 def entry_name(args: argparse.Namespace) -> str:
@@ -388,7 +395,7 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
         raise ValueError("grow_depth with pair features is not supported (each block has its own pair bias)")
     model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
     missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
-    grown = tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow_depth))
+    grown = grown_block_prefixes(depth, grow_depth)
     fresh = sorted({".".join(k.split(".")[:3]) if k.startswith(grown) else k.split(".")[1] for k in missing})
     if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
         raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "

@@ -111,6 +111,21 @@ def _stochastic(denoise: Denoiser, z: torch.Tensor, ts: torch.Tensor, noise_leve
     return z
 
 
+def check_interval(interval: tuple[float, float]) -> tuple[float, float]:
+    """``(lo, hi)`` of a guidance interval as floats, checked: two times with ``0 <= lo < hi <= 1``.
+
+    Raises:
+        ValueError: naming what is wrong.
+    """
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"guidance_interval must be two times (lo, hi), got {interval!r}") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"guidance_interval must satisfy 0 <= lo < hi <= 1, got {interval!r}")
+    return lo, hi
+
+
 def guided(denoise_cond: Denoiser, denoise_uncond: Denoiser, scale: float,
            interval: tuple[float, float] = (0.0, 1.0)) -> Denoiser:
     """Guidance on the x-prediction: ``x_u + scale * (x_c - x_u)``; scale 1 = no guidance. Classifier-free
@@ -122,9 +137,7 @@ def guided(denoise_cond: Denoiser, denoise_uncond: Denoiser, scale: float,
     Raises:
         ValueError: for an interval that is not ``0 <= lo < hi <= 1``.
     """
-    lo, hi = (float(v) for v in interval)
-    if not 0.0 <= lo < hi <= 1.0:
-        raise ValueError(f"guidance interval must satisfy 0 <= lo < hi <= 1, got {interval!r}")
+    lo, hi = check_interval(interval)
     if scale == 1.0:
         return denoise_cond
 

@@ -93,6 +93,12 @@ class Adapter(Protocol):
 ESTIMATE_FROM = ("previous", "this-step", "recycle")
 
 
+def check_estimate_from(estimate_from: str) -> None:
+    """Raises ValueError unless ``estimate_from`` is one of :data:`ESTIMATE_FROM`."""
+    if estimate_from not in ESTIMATE_FROM:
+        raise ValueError(f"estimate_from must be one of {', '.join(map(repr, ESTIMATE_FROM))}, got {estimate_from!r}")
+
+
 class UniteModel(nn.Module):
     """Adapter + Generative Encoder (+ a separate denoiser GE when not shared) + decoder."""
 
@@ -186,8 +192,7 @@ class UniteModel(nn.Module):
         w = float(estimate_guidance)
         if not math.isfinite(w):
             raise ValueError(f"estimate_guidance must be a finite number, got {estimate_guidance!r}")
-        if estimate_from not in ESTIMATE_FROM:
-            raise ValueError(f"estimate_from must be one of {', '.join(map(repr, ESTIMATE_FROM))}, got {estimate_from!r}")
+        check_estimate_from(estimate_from)
         if not self.reads_estimate:
             if w != 1.0 or estimate_from != "previous":
                 raise ValueError(f"estimate_guidance={w:g} / estimate_from={estimate_from!r} need a GE that reads its "

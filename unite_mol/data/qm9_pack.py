@@ -74,13 +74,20 @@ def write_pack(path: str | Path) -> Path:
     return path
 
 
-def _open(path: Path) -> dict[str, np.ndarray]:
+def _read(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a pack (only those are decompressed), after checking its version.
+
+    Raises:
+        ValueError: for a pack of another version, or one without one of ``keys``.
+    """
     with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    version = int(arrays.get("version", -1))
-    if version != PACK_VERSION:
-        raise ValueError(f"{path}: QM9 pack version {version}, this unite_mol reads version {PACK_VERSION}")
-    return arrays
+        version = int(f["version"]) if "version" in f.files else -1
+        if version != PACK_VERSION:
+            raise ValueError(f"{path}: QM9 pack version {version}, this unite_mol reads version {PACK_VERSION}")
+        missing = [k for k in keys if k not in f.files]
+        if missing:
+            raise ValueError(f"{path} is not a complete QM9 pack: no {missing[0]!r}")
+        return {k: f[k] for k in keys}
 
 
 def load_pack(path: Path) -> dict[str, np.ndarray]:
@@ -89,24 +96,24 @@ def load_pack(path: Path) -> dict[str, np.ndarray]:
     Raises:
         ValueError: for a pack of another version or with missing arrays.
     """
-    a = _open(path)
-    try:
-        n = len(a["gdb_index"])
-        return {"gdb_index": a["gdb_index"].astype(np.int64), "numbers": a["numbers"],
-                "positions": a["positions_q"].astype(np.float64) * float(a["quantum"]),
-                "offsets": a["offsets"].astype(np.int64), "smiles": a["smiles"], "inchi": a["inchi"],
-                "properties": np.full((n, 15), np.nan)}
-    except KeyError as exc:
-        raise ValueError(f"{path} is not a complete QM9 pack: no {exc}") from None
+    from unite_mol.data.qm9 import PROPERTY_COLUMNS
+
+    a = _read(path, ("gdb_index", "numbers", "positions_q", "quantum", "offsets", "smiles", "inchi"))
+    return {"gdb_index": a["gdb_index"].astype(np.int64), "numbers": a["numbers"],
+            "positions": a["positions_q"].astype(np.float64) * float(a["quantum"]),
+            "offsets": a["offsets"].astype(np.int64), "smiles": a["smiles"], "inchi": a["inchi"],
+            "properties": np.full((len(a["gdb_index"]), len(PROPERTY_COLUMNS)), np.nan)}
 
 
 def pack_bond_labels(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(bond_offsets, bond_rows) of a split from a pack, as :func:`qm9_bond_labels` returns them."""
-    a = _open(path)
-    try:
-        return a[f"bonds_{split}_offsets"].astype(np.int64), a[f"bonds_{split}_rows"].astype(np.int64)
-    except KeyError:
-        raise ValueError(f"{path} holds no bond labels for the {split!r} split") from None
+    """(bond_offsets, bond_rows) of a split from a pack, as :func:`qm9_bond_labels` returns them.
+
+    Raises:
+        ValueError: for a pack of another version or without that split's labels.
+    """
+    keys = (f"bonds_{split}_offsets", f"bonds_{split}_rows")
+    a = _read(path, keys)
+    return a[keys[0]].astype(np.int64), a[keys[1]].astype(np.int64)
 
 
 def main(argv: list[str] | None = None) -> int:
