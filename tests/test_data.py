@@ -89,6 +89,34 @@ def test_rotate_keeps_distances_and_padding():
     torch.testing.assert_close(masked_center(r.positions, r.mask), r.positions, atol=1e-5, rtol=0)
 
 
+def test_canonical_frame_is_rotation_invariant_proper_and_keeps_padding():
+    from unite_mol.data import canonical_frame, random_rotation
+    from unite_mol.train import MolTrainConfig
+
+    test = qm9("test")
+    b = collate_arrays(test.numbers, test.positions, test.offsets, np.arange(32))
+    c = canonical_frame(b)
+    # the same molecules in any orientation land in the same frame (QM9 molecules have distinct spreads)
+    turned = canonical_frame(random_rotation(b, torch.Generator().manual_seed(3)))
+    torch.testing.assert_close(turned.positions, c.positions, atol=1e-4, rtol=0)
+    # a proper rotation of each molecule: distances and handedness (signed volumes) kept, centred, padding zero
+    d0 = (b.positions[:, :, None] - b.positions[:, None]).norm(dim=-1)
+    d1 = (c.positions[:, :, None] - c.positions[:, None]).norm(dim=-1)
+    torch.testing.assert_close(d0, d1, atol=1e-4, rtol=0)
+    vol = lambda x: torch.linalg.det(torch.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 0], x[:, 3] - x[:, 0]], 1))  # noqa: E731
+    torch.testing.assert_close(vol(c.positions), vol(b.positions), atol=1e-3, rtol=0)
+    assert torch.all(c.positions[~c.mask] == 0)
+    torch.testing.assert_close(masked_center(c.positions, c.mask), c.positions, atol=1e-5, rtol=0)
+    # principal axes: the spread along x >= y >= z, and no x-y-z cross terms
+    m = c.mask.unsqueeze(-1).float()
+    cov = (c.positions * m).transpose(1, 2) @ c.positions                     # (B, 3, 3)
+    var = torch.diagonal(cov, dim1=1, dim2=2)
+    assert torch.all(var[:, 0] >= var[:, 1] - 1e-4) and torch.all(var[:, 1] >= var[:, 2] - 1e-4)
+    torch.testing.assert_close(cov - torch.diag_embed(var), torch.zeros_like(cov), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="unknown frame 'pca'"):
+        MolTrainConfig(frame="pca")
+
+
 def test_bucket_sampler_covers_and_is_deterministic():
     sizes = qm9("valid").num_atoms
     s = BucketBatchSampler(sizes, 64, seed=3, drop_last=False)

@@ -35,6 +35,7 @@ from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stag
 from unite_mol.core.model import PRESETS, GEConfig, preset
 from unite_mol.core.unite import UniteConfig, UniteModel
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
+from unite_mol.data.batching import FRAMES
 from unite_mol.data.flat import FlatSplit
 from unite_mol.data.qm9 import data_fingerprint, qm9
 from unite_mol.generation import build_model, save_model
@@ -60,7 +61,8 @@ class MolTrainConfig:
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     dataset: str = "qm9"
     batch_size: int = 128
-    rotate: bool = True                # random rotation augmentation
+    rotate: bool = True                # orient the training molecules (False: as stored)
+    frame: str = "random"              # how: "random" rotations (augmentation) or each one's "canonical" frame
     use_descriptors: bool = True
     eval_molecules: int = 512          # held-out (validation split) molecules for reconstruction at checkpoints
     compile: bool = False              # torch.compile the transformers in place (about 1.5x on CPU after a few minutes)
@@ -79,6 +81,8 @@ class MolTrainConfig:
             raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         if self.dataset != "qm9":
             raise ValueError(f"unknown dataset {self.dataset!r}; available: 'qm9'")
+        if self.frame not in FRAMES:
+            raise ValueError(f"unknown frame {self.frame!r}; choose one of {sorted(FRAMES)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.latent_dim is not None and self.latent_dim < 1:
@@ -206,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the two-stage VAE-latent baseline instead (VAE, then a latent flow on its frozen "
                         "latents; the budget is split in half; same augmentation, flow settings and conditions)")
     p.add_argument("--no-rotate", action="store_true", help="disable random-rotation augmentation")
+    p.add_argument("--frame", default="random", choices=sorted(FRAMES),
+                   help="training molecules' orientation: random rotations (augmentation) or each molecule's "
+                        "canonical principal-axes frame (the latents then hold one orientation per molecule)")
     p.add_argument("--no-descriptors", action="store_true", help="disable the e3nn neighbourhood descriptors")
     p.add_argument("--seed", type=int, default=0, help="seed for data order, noise and initialisation")
     p.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"], help="bf16 autocast")
@@ -229,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                             self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
                              batch_size=args.batch_size,
-                             rotate=not args.no_rotate, use_descriptors=not args.no_descriptors, unite=unite,
+                             rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors, unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
@@ -307,8 +314,9 @@ def final_message(summary: dict[str, Any], run_dir: Path) -> str:
 
 def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
     """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
-    from unite_mol.data import random_rotation  # looked up per run, as the bench does
+    from unite_mol.data import canonical_frame, random_rotation  # looked up per run, as the bench does
 
+    frame = {"random": random_rotation, "canonical": canonical_frame}[cfg.frame]
     run_dir = Path(run_dir)
     data = qm9("train")
     valid = qm9("valid")
@@ -353,14 +361,14 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
                               "data_fingerprint": data_fingerprint(),
                               "entry": cfg.entry, "objective": objective, "batch_size": cfg.batch_size,
-                              "rotate": cfg.rotate, "init_from": init_info},
+                              "rotate": cfg.rotate, "frame": cfg.frame, "init_from": init_info},
                  "eval": summary}
         save_model(run_dir / "model", ema.cpu(), extra=extra)
         if cfg.snapshots:
             save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
     return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
-                       unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=random_rotation if cfg.rotate else None,
+                       unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=frame if cfg.rotate else None,
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
 
 

@@ -129,6 +129,31 @@ def random_rotation(batch: MolBatch, generator: torch.Generator) -> MolBatch:
     return rotate(batch, random_rotations(len(batch), generator=generator, device=batch.positions.device))
 
 
+def canonical_frame(batch: MolBatch, generator: torch.Generator | None = None) -> MolBatch:
+    """Each molecule turned into its own principal-axes frame: centred, the axes of its position covariance
+    (largest spread first) as x, y, z, each of the first two axes pointing where the atoms' third moment
+    along it is positive, and z = x cross y, so the turn is a proper rotation (chirality is kept).
+
+    The training alternative to :func:`random_rotation` (same signature; ``generator`` is unused): the
+    latent distribution then holds molecules in one frame instead of every orientation. Frames of
+    near-symmetric molecules (two equal spreads, a third moment near zero) are not unique; those molecules
+    keep some orientations.
+    """
+    m = batch.mask.unsqueeze(-1).double()                                     # (B, N, 1)
+    x = masked_center(batch.positions.double(), batch.mask)                   # (B, N, 3)
+    cov = (x * m).transpose(1, 2) @ x                                         # (B, 3, 3)
+    axes = torch.linalg.eigh(cov).eigenvectors.flip(-1)                       # (B, 3, 3) columns, largest first
+    skew = ((x @ axes) ** 3 * m).sum(1)                                       # (B, 3)
+    axes = axes * torch.where(skew[:, None, :] < 0, -1.0, 1.0).to(axes)
+    z_axis = torch.linalg.cross(axes[..., 0], axes[..., 1], dim=-1)           # (B, 3)
+    axes = torch.stack([axes[..., 0], axes[..., 1], z_axis], dim=-1)          # det +1
+    pos = (x @ axes).to(batch.positions.dtype) * batch.mask.unsqueeze(-1)     # (B, N, 3)
+    return MolBatch(batch.numbers, pos, batch.mask, batch.bonds)
+
+
+FRAMES = {"random": random_rotation, "canonical": canonical_frame}
+
+
 class BucketBatchSampler:
     """Batches of similar-sized molecules, reshuffled every epoch, deterministic given (seed, epoch).
 

@@ -10,14 +10,17 @@
 # Arm "lag" (run later, beside a one-thread sampling job, against the same control): the self-conditioning
 # estimate is trained from the point where generate()'s sampler (75 stochastic steps, strength 32) makes its
 # previous prediction.
-# Usage: ARM=grow|control|lag [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
+# Arm "canonical" (later, against the same control): every training molecule turned into its own
+# principal-axes frame instead of a random rotation (../canonical-frame/README.md).
+# Usage: ARM=grow|control|lag|canonical [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
 cd "$(dirname "$0")/../../.."
 : "${ARM:?set ARM to grow or control}" "${BUDGET:=45m}" "${SEED:=0}" "${GROW:=3}" "${RUN:=runs/grow-$ARM}"
 case "$ARM" in
   grow) EXTRA="--grow-depth $GROW" ;;
   lag) EXTRA="--self-cond-lag 0.013333" ;;   # self-conditioning trained on the previous step's estimate (see README)
+  canonical) EXTRA="--frame canonical" ;;   # each training molecule in its principal-axes frame (../canonical-frame/)
   control) EXTRA="" ;;
-  *) echo "unknown ARM $ARM (grow, control or lag)" >&2; exit 2 ;;
+  *) echo "unknown ARM $ARM (grow, control, lag or canonical)" >&2; exit 2 ;;
 esac
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
 exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --init-from unite_mol/pretrained/unite-qm9 \
