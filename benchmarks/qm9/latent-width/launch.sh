@@ -7,7 +7,9 @@
 # NORM=fixed adds the arm that keeps every channel alive: the latent LayerNorm without gain or bias
 # (--fixed-latent-norm: a fixed latent scale; the shipped model has two channels switched off by a gain
 # near zero), run dir runs/lw-W-fixed.
-# Usage: W=4|8|16 [NORM=fixed] [SEED=0] [BUDGET=30m] [RUN=runs/lw-W] bash benchmarks/qm9/latent-width/launch.sh
+# FRAME=canonical trains on each molecule's principal-axes frame instead of random rotations
+# (../canonical-frame/README.md).
+# Usage: W=4|8|16 [NORM=fixed] [FRAME=random|canonical] [SEED=0] [BUDGET=30m] [RUN=runs/lw-W] bash benchmarks/qm9/latent-width/launch.sh
 cd "$(dirname "$0")/../../.."
 : "${W:?set W to the latent width}" "${SEED:=0}" "${BUDGET:=30m}" "${NORM:=}"
 case "$NORM" in
@@ -19,4 +21,4 @@ export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
 exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --preset GE-CPU --latent-dim "$W" \
   --lr 1e-3 --warmup 300 --lr-schedule cosine-budget --budget "$BUDGET" --seed "$SEED" \
   --ckpt-every 250 --log-every 25 --snapshots \
-  --refine-layers 3 --local-weight 0.02 --bond-head --self-cond $LATENT
+  --refine-layers 3 --local-weight 0.02 --bond-head --self-cond --frame "${FRAME:-random}" $LATENT
