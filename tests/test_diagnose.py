@@ -90,3 +90,35 @@ def test_cli_quick_end_to_end(tmp_path, capsys):
     assert res["generation"]["samples"]["n"] == 3 and "edm/mol_stability" in res["generation"]["samples"]
     assert "[diagnose] 1/6 partial denoising" in capsys.readouterr().out
     assert dg.main(["--model", str(tmp_path / "m"), "--times", "0.5,2", "--out", str(out)]) == 2
+
+
+def test_failure_classes_on_hand_made_molecules():
+    from unite_mol.metrics import edm_stability
+    from unite_mol.molecule import Molecule
+
+    def cls(numbers, pos):
+        orders, stable = edm_stability(Molecule(np.array(numbers), np.array(pos, dtype=float)))
+        return dg.failure_class(np.array(numbers), orders, stable)
+
+    ethylene = [[0.0, 0.0, 0.0], [1.33, 0.0, 0.0]] + [[-0.56, 0.93, 0], [-0.56, -0.93, 0], [1.89, 0.93, 0], [1.89, -0.93, 0]]
+    assert cls([6, 6, 1, 1, 1, 1], ethylene) == "stable"
+    # the C=C stretched to a single-bond length: every atom sits right, only the order is lost
+    stretched = [list(p) for p in ethylene]
+    for p in stretched[1:2] + stretched[4:]:
+        p[0] += 0.2
+    assert cls([6, 6, 1, 1, 1, 1], stretched) == "orders only"
+    # methyl radical CH3: an odd valence sum, no coordinates can fix it
+    ch3 = [[0, 0, 0], [1.09, 0, 0], [-0.545, 0.944, 0], [-0.545, -0.944, 0]]
+    assert cls([6, 1, 1, 1], ch3) == "composition"
+    # CH4's atoms with one hydrogen pulled 3 A away: CH4 exists, this connectivity does not fit it
+    ch4_torn = [[0, 0, 0], [1.09, 0, 0], [-0.36, 1.03, 0], [-0.36, -0.51, 0.89], [-1.5, -2.0, -3.0]]
+    assert cls([6, 1, 1, 1, 1], ch4_torn) == "connectivity"
+    assert dg.composition_feasible(np.array([6, 1, 1, 1, 1])) and not dg.composition_feasible(np.array([7, 1, 1]))
+    assert dg.composition_feasible(np.array([7, 1, 1, 1])) and not dg.composition_feasible(np.array([1, 1, 1]))
+    # a pentavalent carbon's pairs admit no orders; benzene's ring admits alternating ones
+    assert not dg.orders_fit(np.array([6, 1, 1, 1, 1, 1]), np.pad(np.ones((1, 5), bool), ((0, 5), (1, 0))) | np.pad(np.ones((5, 1), bool), ((1, 0), (0, 5))))
+    ring = np.zeros((12, 12), bool)
+    for i in range(6):
+        ring[i, (i + 1) % 6] = ring[(i + 1) % 6, i] = True
+        ring[i, 6 + i] = ring[6 + i, i] = True
+    assert dg.orders_fit(np.array([6] * 6 + [1] * 6), ring)

@@ -12,7 +12,9 @@ Six measurements, each a pure function of a model and molecules; the CLI compose
 3. **latent statistics**: per-channel mean and std of ``z0``, channels with std < 0.01 flagged dead.
 4. **bond lengths** of generated samples against the test molecules, per element pair, with EDM bonds;
    hydrogens with no heavy atom within 1.19 A; carbon valence under / right / over 4.
-5. **fragments**: connected components (EDM bonds) per molecule, samples against data.
+5. **fragments**: connected components (EDM bonds) per molecule, samples against data; and **failure
+   classes** (:func:`failure_class`): each molecule stable, or unstable because of bond orders only,
+   connectivity, or an impossible composition.
 6. the EDM generation metrics of the samples (and of the data, for calibration).
 
 Noise is drawn per molecule from ``(seed, index)`` and shared across every ``t`` and ``sigma``, so the
@@ -157,23 +159,26 @@ def latent_stats(z: np.ndarray, *, dead_std: float = DEAD_STD) -> dict[str, Any]
 
 def structure_stats(molecules: Sequence[Arrays]) -> dict[str, Any]:
     """EDM-bond structure of molecules: bond lengths per element pair (arrays, A), orphan hydrogens,
-    carbon valence under / right / over 4, and connected components per molecule. Molecules with
-    non-finite coordinates are counted in ``skipped``, not measured."""
+    carbon valence under / right / over 4, connected components and failure class
+    (:func:`failure_class`) per molecule. Molecules with non-finite coordinates are counted in
+    ``skipped``, not measured."""
     from scipy.sparse.csgraph import connected_components
 
-    from unite_mol.bonds import edm_bond_orders
+    from unite_mol.metrics import edm_stability
+    from unite_mol.molecule import Molecule
 
     key = {tuple(sorted(p)): name for name, p in PAIRS.items()}
     lengths: dict[str, list[float]] = {name: [] for name in PAIRS}
     h_total = h_orphan = skipped = 0
     valence = np.zeros(3, dtype=np.int64)  # under, right, over
-    fragments = []
+    fragments, classes = [], []
     for numbers, pos in molecules:
         numbers, pos = np.asarray(numbers, dtype=np.int64), np.asarray(pos, dtype=np.float64)
         if len(numbers) == 0 or not np.isfinite(pos).all():
             skipped += 1
             continue
-        orders = edm_bond_orders(numbers, pos)
+        orders, stable = edm_stability(Molecule(numbers, pos))
+        classes.append(failure_class(numbers, orders, stable))
         dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
         for i, j in zip(*np.nonzero(np.triu(orders, 1))):
             name = key.get(tuple(sorted((int(numbers[i]), int(numbers[j])))))
@@ -190,7 +195,7 @@ def structure_stats(molecules: Sequence[Arrays]) -> dict[str, Any]:
     return {"bond_lengths": {k: np.asarray(v) for k, v in lengths.items()},
             "h_orphan_fraction": h_orphan / h_total if h_total else None,
             "carbon_valence": dict(zip(("under", "right", "over"), (valence / c).tolist())),
-            "fragments": np.asarray(fragments, dtype=np.int64), "skipped": skipped}
+            "fragments": np.asarray(fragments, dtype=np.int64), "classes": classes, "skipped": skipped}
 
 
 def summarise_structure(stats: dict[str, Any]) -> dict[str, Any]:
@@ -203,8 +208,84 @@ def summarise_structure(stats: dict[str, Any]) -> dict[str, Any]:
     f = stats["fragments"]
     frags = {str(k): float((f == k).mean()) if len(f) else None for k in (1, 2, 3)}
     frags["4+"] = float((f >= 4).mean()) if len(f) else None
+    c = stats["classes"]
+    classes = {k: c.count(k) / len(c) if c else None for k in FAILURE_CLASSES}
     return {"bonds": bonds, "h_orphan_fraction": stats["h_orphan_fraction"], "carbon_valence": stats["carbon_valence"],
-            "fragments": frags, "skipped": stats["skipped"]}
+            "fragments": frags, "failure_classes": classes, "skipped": stats["skipped"]}
+
+
+FAILURE_CLASSES = ("stable", "orders only", "connectivity", "composition")
+
+
+def _valence_sets(numbers: np.ndarray) -> list[tuple[int, ...]]:
+    from unite_mol.bonds import allowed_valence_table
+
+    table = allowed_valence_table()
+    return [tuple(table.get(int(z), ())) for z in numbers]
+
+
+def orders_fit(numbers: np.ndarray, adjacency: np.ndarray) -> bool:
+    """Whether orders 1-3 on the bonded pairs of ``adjacency`` (N, N) bool can give every atom an allowed
+    valence of EDM's table (an exhaustive search over the pairs between atoms that still lack valence)."""
+    allowed = _valence_sets(numbers)
+    degree = adjacency.sum(1)
+    room = np.array([max(a, default=-1) for a in allowed]) - degree        # extra order an atom can still take
+    if (room < 0).any():
+        return False
+    n = len(numbers)
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if adjacency[i, j] and room[i] > 0 and room[j] > 0]
+    last = {a: k for k, e in enumerate(edges) for a in e}                   # an atom's last open pair
+    if any(int(degree[a]) not in allowed[a] for a in range(n) if a not in last):
+        return False
+    extra = np.zeros(n, dtype=np.int64)
+
+    def solve(k: int) -> bool:
+        if k == len(edges):
+            return True
+        i, j = edges[k]
+        for add in (0, 1, 2):
+            if extra[i] + add > room[i] or extra[j] + add > room[j]:
+                break
+            extra[i] += add
+            extra[j] += add
+            closed_ok = all(last[a] != k or int(degree[a] + extra[a]) in allowed[a] for a in (i, j))
+            if closed_ok and solve(k + 1):
+                return True
+            extra[i] -= add
+            extra[j] -= add
+        return False
+
+    return solve(0)
+
+
+def composition_feasible(numbers: np.ndarray) -> bool:
+    """Whether the element counts alone allow a neutral, connected molecule with EDM's valences: an even
+    valence sum (free when an atom has valences of both parities), every atom at least one bond, enough
+    valence to connect the atoms (sum >= 2 (n - 1)) and no atom needing more bonds than the rest offer."""
+    allowed = _valence_sets(numbers)
+    if any(not a for a in allowed):
+        return False
+    low = [min(a) for a in allowed]
+    high = [max(a) for a in allowed]
+    n, total = len(low), sum(low)
+    parity_free = any(len({v % 2 for v in a}) > 1 for a in allowed)
+    if n == 1:
+        return True
+    return (parity_free or total % 2 == 0) and min(low) >= 1 and sum(high) >= 2 * (n - 1) and \
+        max(low) <= sum(high) - max(low)
+
+
+def failure_class(numbers: np.ndarray, orders: np.ndarray, stable: np.ndarray) -> str:
+    """One of :data:`FAILURE_CLASSES` for a molecule with EDM bond ``orders`` (N, N) and per-atom ``stable``:
+    ``"stable"``; ``"orders only"`` (the bonded pairs admit orders giving every atom its valence: only the
+    lengths that tell single from double are off); ``"connectivity"`` (no orders fit the bonded pairs, but
+    the composition allows a molecule); ``"composition"`` (the element counts allow none, e.g. an odd number
+    of H + N + F atoms, whatever the coordinates)."""
+    if stable.all():
+        return "stable"
+    if orders_fit(numbers, orders > 0):
+        return "orders only"
+    return "connectivity" if composition_feasible(numbers) else "composition"
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -300,6 +381,8 @@ def markdown(res: dict[str, Any], machine: dict[str, Any]) -> str:
         md.append(f"| carbon valence {k} 4 % | {_fmt(d['carbon_valence'][k], True)} | {_fmt(s['carbon_valence'][k], True)} |")
     for k in d["fragments"]:
         md.append(f"| {k} fragment(s) % | {_fmt(d['fragments'][k], True)} | {_fmt(s['fragments'][k], True)} |")
+    for k in FAILURE_CLASSES:
+        md.append(f"| class: {k} % | {_fmt(d['failure_classes'][k], True)} | {_fmt(s['failure_classes'][k], True)} |")
     g = res["generation"]
     md += ["", "![structure](structure.png)", "", "## 6. Generation metrics (EDM protocol)", "",
            f"| metric (%) | data ({int(g['data']['n'])}) | samples ({int(g['samples']['n'])}) |", "|---|---|---|"]

@@ -11,6 +11,8 @@ orders. An unstable molecule is then put in one class:
 - ``formula infeasible``: the element counts themselves allow none (odd valence sum, or too few
   valences to connect the atoms): the composition is wrong, whatever the coordinates.
 
+The classes are :func:`unite_mol.bench.diagnose.failure_class` (also in ``bench diagnose``'s report).
+
 Usage: python benchmarks/qm9/failures/taxonomy.py [--model PATH | --data] [--n 1000] [--seed 0] [--out DIR]
 (``--data``: the first N molecules of the QM9 test split instead of samples, as calibration.)
 Writes results.json and results.md into --out (default: this folder).
@@ -26,44 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-VALENCE = {1: 1, 6: 4, 7: 3, 8: 2, 9: 1}
-
-
-def orders_fit(numbers: np.ndarray, adjacency: np.ndarray) -> bool:
-    """Whether integer orders 1-3 on the bonded pairs give every atom exactly its valence."""
-    n = len(numbers)
-    need = np.array([VALENCE.get(int(z), -99) for z in numbers]) - adjacency.sum(1)    # extra order each atom needs
-    if (need < 0).any():
-        return False
-    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if adjacency[i, j] and need[i] > 0 and need[j] > 0]
-    need = need.copy()
-
-    def solve(k: int) -> bool:
-        if k == len(edges):
-            return not need.any()
-        i, j = edges[k]
-        # atoms whose last open edge this is must be filled now: pruning happens through need >= 0
-        for extra in (2, 1, 0):
-            if extra <= need[i] and extra <= need[j]:
-                need[i] -= extra
-                need[j] -= extra
-                rest_ok = all(need[a] <= 2 * sum(1 for (p, q) in edges[k + 1:] if a in (p, q)) for a in (i, j))
-                if rest_ok and solve(k + 1):
-                    return True
-                need[i] += extra
-                need[j] += extra
-        return False
-
-    return solve(0)
-
-
-def formula_feasible(numbers: np.ndarray) -> bool:
-    v = [VALENCE.get(int(z), 0) for z in numbers]
-    n = len(v)
-    return sum(v) % 2 == 0 and sum(v) >= 2 * (n - 1) and (n == 1 or min(v) >= 1) and max(v) <= sum(v) - max(v)
+VALENCE = {1: 1, 6: 4, 7: 3, 8: 2, 9: 1}   # EDM's valences of QM9's elements (for the under / over count)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from unite_mol.bench.diagnose import failure_class
     from unite_mol.generation import generate, load_model
     from unite_mol.metrics import edm_stability
 
@@ -95,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         for z, ok, v in zip(m.numbers, stable, orders.sum(1)):
             if not ok:
                 unstable_atoms[f"{int(z)}:{'under' if v < VALENCE.get(int(z), 0) else 'over'}"] += 1
-        if orders_fit(np.asarray(m.numbers), orders > 0):
-            classes["orders only"] += 1
-        elif formula_feasible(np.asarray(m.numbers)):
-            classes["connectivity, formula feasible"] += 1
-        else:
-            classes["formula infeasible"] += 1
+        label = failure_class(np.asarray(m.numbers), orders, stable)
+        classes[{"connectivity": "connectivity, formula feasible", "composition": "formula infeasible"}.get(label, label)] += 1
     res = {"model": "QM9 test split" if args.data else args.model or "shipped", "n": args.n, "seed": args.seed, "seconds": round(time.time() - t0, 1),
            "classes": dict(classes), "unstable_atoms_per_unstable_molecule": Counter(per_mol_unstable),
            "unstable_atoms": dict(unstable_atoms), "command": "python " + " ".join(sys.argv)}
