@@ -129,6 +129,21 @@ def draw_num_atoms(hist: Sequence[int], generator: torch.Generator) -> int:
     return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
 
 
+def draw_composition(table: torch.Tensor, generator: torch.Generator, num_atoms: int | None = None) -> torch.Tensor:
+    """A composition (count of each element) drawn from a model's ``composition_hist`` rows ``table``
+    (R, V + 1) by their frequency, among those with ``num_atoms`` atoms when given.  -> (V,)
+
+    Raises:
+        ValueError: when no composition of the data has ``num_atoms`` atoms.
+    """
+    weight = table[:, -1].double()
+    if num_atoms is not None:
+        weight = weight * (table[:, :-1].sum(1) == num_atoms)
+        if not weight.sum() > 0:
+            raise ValueError(f"{num_atoms} atoms requested; this model's training data has no composition of that size")
+    return table[int(torch.multinomial(weight, 1, generator=generator)), :-1]
+
+
 def _check_int(name: str, value: Any, low: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -309,10 +324,16 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
         counts_given = [int(k) for k in num_atoms]
     else:
         counts_given = None
-    counts, noises, gens = [], [], []
+    table = torch.tensor(cfg.composition_hist, dtype=torch.long) if cfg.composition_hist else None   # (R, V + 1)
+    counts, noises, gens, compositions = [], [], [], []
     for i in range(n):
         g = sample_generator(seed, first_index + i)
-        k = counts_given[i] if counts_given is not None else draw_num_atoms(cfg.atom_count_hist, g)
+        if table is not None:   # a composition-conditioned model: draw the composition (it fixes the atom count)
+            comp = draw_composition(table, g, None if counts_given is None else counts_given[i])
+            compositions.append(comp)
+            k = int(comp.sum())
+        else:
+            k = counts_given[i] if counts_given is not None else draw_num_atoms(cfg.atom_count_hist, g)
         if not 1 <= k <= cfg.max_atoms:
             raise ValueError(f"sample {first_index + i}: {k} atoms requested; this model supports 1..{cfg.max_atoms}")
         counts.append(k)
@@ -331,6 +352,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 z[r, : counts[i]] = noises[i]
                 mask[r, : counts[i]] = True
             z, mask = z.to(device), mask.to(device)
+            cond_vec = (model.adapter.composition_condition(torch.stack([compositions[i] for i in idx])).to(device)
+                        if table is not None else None)
 
             def step_noise(like: torch.Tensor, idx=idx, width=width) -> torch.Tensor:
                 fresh = torch.zeros(len(idx), width, d)
@@ -339,7 +362,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 return fresh.to(like.device)
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from)
+                denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
+                                                  cond_vec=cond_vec)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
                                      interval=guidance_interval)

@@ -21,6 +21,7 @@ reconstruction loss is cross-entropy + coordinate MSE + pairwise-distance MSE (i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -58,6 +59,8 @@ class MoleculeConfig:
     refine_detach: bool = True              # the refiner reads a detached decode: its losses train it alone
     local_weight: float = 0.0               # loss on short (< 2 A) distances, in units of (0.1 A)^2
     bond_weight: float = 1.0                # weight of the bond-order cross-entropy
+    composition_hist: tuple[tuple[int, ...], ...] = ()   # rows (count of each element..., molecules): the data's
+    #                                         compositions; non-empty = the denoiser is conditioned on a composition
 
     def __post_init__(self) -> None:
         if not self.elements:
@@ -80,6 +83,11 @@ class MoleculeConfig:
         if self.local_weight < 0 or self.bond_weight < 0:
             raise ValueError(f"MoleculeConfig.local_weight and bond_weight must be >= 0, got {self.local_weight} "
                              f"and {self.bond_weight}")
+        for row in self.composition_hist:
+            if len(row) != len(self.elements) + 1 or min(row) < 0 or not 1 <= sum(row[:-1]) <= self.max_atoms \
+                    or row[-1] < 1:
+                raise ValueError(f"MoleculeConfig.composition_hist rows are (count of each of {len(self.elements)} "
+                                 f"elements, molecules >= 1) with 1..{self.max_atoms} atoms; got {row}")
         if self.atom_count_hist and len(self.atom_count_hist) != self.max_atoms + 1:
             raise ValueError(f"MoleculeConfig.atom_count_hist needs max_atoms + 1 = {self.max_atoms + 1} entries, "
                              f"got {len(self.atom_count_hist)}")
@@ -88,6 +96,7 @@ class MoleculeConfig:
         d = asdict(self)
         d["elements"] = list(self.elements)
         d["atom_count_hist"] = list(self.atom_count_hist)
+        d["composition_hist"] = [list(r) for r in self.composition_hist]
         return d
 
     @classmethod
@@ -96,6 +105,8 @@ class MoleculeConfig:
         for k in ("elements", "atom_count_hist"):
             if k in d:
                 d[k] = tuple(int(v) for v in d[k])
+        if "composition_hist" in d:
+            d["composition_hist"] = tuple(tuple(int(v) for v in r) for r in d["composition_hist"])
         return cls(**d)
 
     @classmethod
@@ -108,6 +119,17 @@ class MoleculeConfig:
                   atom_count_hist=tuple(int(c) for c in np.bincount(sizes, minlength=int(sizes.max()) + 1)))
         kw.update(overrides)
         return cls(**kw)
+
+    @staticmethod
+    def composition_table(numbers: np.ndarray, offsets: np.ndarray, elements: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+        """The data's compositions as ``composition_hist`` rows: (count of each of ``elements``, molecules),
+        sorted, from flat atomic numbers and molecule offsets."""
+        col = {int(z): i for i, z in enumerate(elements)}
+        counts = np.zeros((len(offsets) - 1, len(elements)), dtype=np.int64)
+        mol = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        np.add.at(counts, (mol, np.array([col[int(z)] for z in numbers])), 1)
+        rows, freq = np.unique(counts, axis=0, return_counts=True)
+        return tuple(tuple(int(v) for v in r) + (int(f),) for r, f in zip(rows, freq))
 
 
 class NeighbourhoodDescriptors(nn.Module):
@@ -219,7 +241,18 @@ class MoleculeAdapter(nn.Module):
         if self.descriptors is not None:
             h = h + self.descriptors(ids, batch.positions, mask)                  # (B, N, W)
         pair = self.pair_geometry(batch.positions, mask) if self.pair_features > 0 else None
-        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1), pair=pair)
+        cond_vec = self.composition(ids, mask) if self.config.composition_hist else None
+        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1), pair=pair, cond_vec=cond_vec)
+
+    def composition(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The denoiser's composition condition: each element's atom count / 10, from element ids (B, N)
+        (padding ignored).  -> (B, V)"""
+        one_hot = F.one_hot(ids.clamp(max=self.num_elements - 1), self.num_elements) * mask.unsqueeze(-1)
+        return self.composition_condition(one_hot.sum(1))
+
+    def composition_condition(self, counts: torch.Tensor) -> torch.Tensor:
+        """The same condition from element counts (B, V) in ``config.elements`` order.  -> (B, V)"""
+        return counts.float() / 10.0
 
     def pair_geometry(self, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Pair features of a geometry for the GE's attention: Gaussian basis of the distances (Angstrom,

@@ -47,7 +47,8 @@ BUDGET_WARMUP_FRAC = 0.05
 #: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
 #: and can learn at their own LR): the decoder stage, and the GE's self-conditioning and pair-bias inputs
 REFINER_PREFIXES = ("adapter.refiner.",)
-GE_INPUT_PREFIXES = ("ge.sc_in.", "ge.pair_bias.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.")
+GE_INPUT_PREFIXES = ("ge.sc_in.", "ge.pair_bias.", "ge.cond_in.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.",
+                     "ge_denoise.cond_in.")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class MolTrainConfig:
     fixed_latent_norm: bool = False    # the latent LayerNorm without gain/bias (GEConfig.latent_affine=False)
     self_cond: bool = False            # the denoiser reads its previous clean-latent estimate
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
+    composition_cond: bool = False     # the denoiser is told each molecule's composition (sampled from the data's)
     dataset: str = "qm9"
     batch_size: int = 128
     rotate: bool = True                # orient the training molecules (False: as stored)
@@ -210,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the two-stage VAE-latent baseline instead (VAE, then a latent flow on its frozen "
                         "latents; the budget is split in half; same augmentation, flow settings and conditions)")
     p.add_argument("--no-rotate", action="store_true", help="disable random-rotation augmentation")
+    p.add_argument("--composition-cond", action="store_true",
+                   help="condition the denoising pass on the molecule's composition (element counts); generate() "
+                        "draws compositions from the training data's, as it draws atom counts")
     p.add_argument("--frame", default="random", choices=sorted(FRAMES),
                    help="training molecules' orientation: random rotations (augmentation) or each molecule's "
                         "canonical principal-axes frame (the latents then hold one orientation per molecule)")
@@ -240,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
-                             pair_features=args.pair_features, grow_depth=args.grow_depth)
+                             pair_features=args.pair_features, grow_depth=args.grow_depth,
+                             composition_cond=args.composition_cond)
         schedule = args.lr_schedule
         if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
             single = int(os.environ.get("WORLD_SIZE", "1")) == 1
@@ -323,7 +329,13 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     torch.manual_seed(tcfg.seed)
     decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
                          local_weight=cfg.local_weight)
-    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features).items() if v}
+    cond_features = 0
+    if cfg.composition_cond:   # the denoiser's condition: element counts, drawn from this table when sampling
+        elements = tuple(int(z) for z in np.unique(data.numbers))
+        decoder_stage["composition_hist"] = MoleculeConfig.composition_table(data.numbers, data.offsets, elements)
+        cond_features = len(elements)
+    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
+                                        cond_features=cond_features).items() if v}
     if cfg.init_from is not None:
         shared = entry_objective(cfg.entry, cfg.unite).shared_weights
         model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs,

@@ -28,7 +28,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -48,10 +48,12 @@ Arrays = tuple[np.ndarray, np.ndarray]  # (atomic numbers, positions in Angstrom
 
 @dataclass
 class Encoded:
-    """Input molecules (centred, in batch order) and per batch: clean latents, mask, noise, jitter."""
+    """Input molecules (centred, in batch order) and per batch: clean latents, mask, noise, jitter, and the
+    denoiser's condition (the batch's composition, for a model conditioned on it; else None)."""
 
     inputs: list[Arrays]
     chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]  # (B, N, d) x2, (B, N), ...
+    conds: list[torch.Tensor | None] = field(default_factory=list)               # (B, C) or None per batch
 
     def latents(self) -> np.ndarray:
         """Every real token's clean latent.  -> (atoms, d)"""
@@ -66,7 +68,7 @@ def encode_molecules(model, molecules: Sequence[Any], *, seed: int = 0, batch_si
 
     device = next(model.parameters()).device
     d = model.config.latent_dim
-    inputs, chunks = [], []
+    inputs, chunks, conds = [], [], []
     for s in range(0, len(molecules), batch_size):
         batch = collate(molecules[s: s + batch_size], max_atoms=model.adapter.config.max_atoms)
         z0, mask = model.encode(batch.to(device), generator=torch.Generator().manual_seed(seed + s))
@@ -78,7 +80,8 @@ def encode_molecules(model, molecules: Sequence[Any], *, seed: int = 0, batch_si
             jitter[r, :k] = torch.randn(k, d, generator=g).to(device)
         inputs += [(m.numbers, m.positions) for m in batch.molecules()]
         chunks.append((z0, mask, eps, jitter))
-    return Encoded(inputs, chunks)
+        conds.append(model.adapter.embed(batch.to(device)).cond_vec)
+    return Encoded(inputs, chunks, conds)
 
 
 @torch.no_grad()
@@ -122,18 +125,19 @@ def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES
     for t in times:
         k = integration_steps(t, steps)
         latents, err2, dist2, count = [], 0.0, 0.0, 0
-        for z0, mask, eps, _ in encoded.chunks:
+        for (z0, mask, eps, _), cond in zip(encoded.chunks, encoded.conds or [None] * len(encoded.chunks)):
+            kw = {} if cond is None else {"cond_vec": cond}
             m = mask.unsqueeze(-1).to(z0.dtype)                                    # (B, N, 1)
             tt = torch.full((len(z0),), float(t), device=z0.device)                # (B,)
             z_t = interpolate(z0, eps, tt) * m                                      # (B, N, d)
-            x = model.denoise(z_t, tt, mask).float()                                # (B, N, d)
+            x = model.denoise(z_t, tt, mask, **kw).float()                          # (B, N, d)
             err2 += float(((x - z0) * m).pow(2).sum())
             dist2 += float((z_t - z0).pow(2).sum())
             count += int(mask.sum()) * z0.shape[-1]
             if k == 0:
                 latents.append(z0)
             else:
-                latents.append(sample(model.sampling_denoiser(mask), z_t, steps=k,
+                latents.append(sample(model.sampling_denoiser(mask, **kw), z_t, steps=k,
                                       method="heun", t_start=float(t)))
         row = {"t": float(t), "steps": k, **score_decoded(encoded.inputs, decode_arrays(model, encoded, latents))}
         row["noise_left"] = math.sqrt(err2 / dist2) if dist2 > 0 else None

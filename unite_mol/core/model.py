@@ -88,6 +88,8 @@ class GEConfig:
     decoder_depth: int = 2
     self_cond: bool = False      # the denoising pass also reads its previous clean-latent estimate
     pair_features: int = 0       # K > 0: per-pair features (B, N, N, K) from the adapter bias every block's attention
+    cond_features: int = 0       # C > 0: a real-valued global condition (B, C) (e.g. a molecule's composition)
+    #                              joins the time embedding in the denoising pass
     latent_affine: bool = True   # False: the final latent LayerNorm has no gain or bias, so every latent token has
     #                              mean 0 and variance 1 over its channels (a fixed latent scale; no channel can
     #                              be switched off by a vanishing gain)
@@ -96,8 +98,9 @@ class GEConfig:
         for name in ("width", "depth", "heads", "latent_dim", "decoder_width", "decoder_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GEConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.pair_features < 0:
-            raise ValueError(f"GEConfig.pair_features must be >= 0, got {self.pair_features}")
+        if self.pair_features < 0 or self.cond_features < 0:
+            raise ValueError(f"GEConfig.pair_features and cond_features must be >= 0, got {self.pair_features} and "
+                             f"{self.cond_features}")
         if self.width % self.heads:
             raise ValueError(f"GEConfig.width ({self.width}) must be divisible by heads ({self.heads})")
         if (self.width // self.heads) % 2:
@@ -247,6 +250,8 @@ class GenerativeEncoder(nn.Module):
         # pair features -> one attention bias per head in every block (zero at start)
         self.pair_bias = (nn.ModuleList(nn.Linear(config.pair_features, config.heads) for _ in range(config.depth))
                           if config.pair_features > 0 else None)
+        # a real-valued global condition joins the time embedding (zero at start)
+        self.cond_in = nn.Linear(config.cond_features, w, bias=False) if config.cond_features > 0 else None
         self.reset_parameters()
 
     @property
@@ -264,7 +269,7 @@ class GenerativeEncoder(nn.Module):
             nn.init.zeros_(blk.ada.weight)
             nn.init.zeros_(blk.ada.bias)
         # new inputs start silent, so adding them to a trained GE changes nothing until they learn
-        for m in ([self.sc_in] if self.sc_in is not None else []) + list(self.pair_bias or []):
+        for m in [x for x in (self.sc_in, self.cond_in) if x is not None] + list(self.pair_bias or []):
             nn.init.zeros_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -273,7 +278,7 @@ class GenerativeEncoder(nn.Module):
                 data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
                 prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 z_sc: torch.Tensor | None = None, pair: torch.Tensor | None = None,
-                return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                cond_vec: torch.Tensor | None = None, return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
         Args:
@@ -288,6 +293,8 @@ class GenerativeEncoder(nn.Module):
                 ``None`` is the same as zeros.
             pair: (B, N, N, K) per-slot-pair features (``K = config.pair_features``), zero at padded pairs;
                 each block turns them into an attention bias per head. ``None`` is the same as zeros.
+            cond_vec: (B, C) a real-valued global condition (``C = config.cond_features``), added to the time
+                embedding through a linear map; ``None`` is the same as zeros.
             return_hidden: also return the final hidden states of the slots (B, N, W), for extra heads
                 such as the two-stage baseline's posterior variance.
         Returns:
@@ -297,6 +304,10 @@ class GenerativeEncoder(nn.Module):
         if cond is None:
             cond = torch.full((b,), self.null_condition, dtype=torch.long, device=z.device)
         c = self.time_mlp(timestep_embedding(t, self.config.width).to(z.dtype)) + self.cond_embed(cond)  # (B, W)
+        if cond_vec is not None:
+            if self.cond_in is None:
+                raise ValueError("this GE takes no real-valued condition (GEConfig.cond_features is 0)")
+            c = c + self.cond_in(cond_vec.to(c.dtype))                           # (B, W)
         h = self.latent_in(z)                                                    # (B, N, W)
         if z_sc is not None:
             if self.sc_in is None:

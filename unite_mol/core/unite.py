@@ -68,6 +68,7 @@ class Tokens:
     prefix_mask: torch.Tensor | None = None     # (B, L)
     cond: torch.Tensor | None = None            # (B,) condition ids, None = null
     pair: torch.Tensor | None = None            # (B, N, N, K) slot-pair features (the GE's attention bias door)
+    cond_vec: torch.Tensor | None = None        # (B, C) real-valued global condition of the denoising pass
 
 
 @runtime_checkable
@@ -141,7 +142,8 @@ class UniteModel(nn.Module):
         return c.self_cond or c.pair_features > 0
 
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None,
-                estimate: torch.Tensor | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+                estimate: torch.Tensor | None = None, keep: torch.Tensor | None = None,
+                cond_vec: torch.Tensor | None = None) -> torch.Tensor:
         """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)
 
         ``estimate`` (B, N, d_z): the previous clean-latent estimate, for a GE that reads one
@@ -149,6 +151,7 @@ class UniteModel(nn.Module):
         as the pairwise geometry of its decode (the adapter's ``feedback`` on the decoder's hidden states,
         computed without gradient: the flow loss reaches the weights only through this pass). ``keep``
         (B,) bool: which rows have an estimate; the others get none (zeros), as at the first step.
+        ``cond_vec`` (B, C): the real-valued global condition (a GE with ``cond_features``).
         """
         cfg = self.denoiser.config
         z_sc = pair = None
@@ -166,11 +169,14 @@ class UniteModel(nn.Module):
                     pair = feedback(h, mask)                                       # (B, N, N, K)
                 if k is not None:
                     pair = pair * k.to(pair.dtype)[:, None, None, None]
-        return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair)
+        return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair,
+                             cond_vec=cond_vec)
 
     def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
-                          estimate_guidance: float = 1.0, estimate_from: str = "previous"):
-        """``f(z_t, t) -> x`` for the samplers. Make a new one per trajectory.
+                          estimate_guidance: float = 1.0, estimate_from: str = "previous",
+                          cond_vec: torch.Tensor | None = None):
+        """``f(z_t, t) -> x`` for the samplers (every pass with ``cond`` and ``cond_vec``). Make a new one per
+        trajectory.
 
         For a GE that reads its estimate, ``estimate_from`` says which estimate each call reads:
 
@@ -193,26 +199,27 @@ class UniteModel(nn.Module):
         if not math.isfinite(w):
             raise ValueError(f"estimate_guidance must be a finite number, got {estimate_guidance!r}")
         check_estimate_from(estimate_from)
+        kw = {} if cond_vec is None else {"cond_vec": cond_vec}
         if not self.reads_estimate:
             if w != 1.0 or estimate_from != "previous":
                 raise ValueError(f"estimate_guidance={w:g} / estimate_from={estimate_from!r} need a GE that reads its "
                                  "estimate (self-conditioning or pair features); this one does not")
-            return lambda z, t: self.denoise(z, t, mask, cond)
+            return lambda z, t: self.denoise(z, t, mask, cond, **kw)
         last: list[torch.Tensor | None] = [None]
 
         def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             blind = None
             if estimate_from == "this-step":
-                blind = self.denoise(z, t, mask, cond)
+                blind = self.denoise(z, t, mask, cond, **kw)
                 estimate = blind
             elif estimate_from == "recycle" and last[0] is not None:
-                estimate = self.denoise(z, t, mask, cond, estimate=last[0])
+                estimate = self.denoise(z, t, mask, cond, estimate=last[0], **kw)
             else:
                 estimate = last[0]
-            x = self.denoise(z, t, mask, cond, estimate=estimate)
+            x = self.denoise(z, t, mask, cond, estimate=estimate, **kw)
             if w != 1.0 and estimate is not None:
                 if blind is None:
-                    blind = self.denoise(z, t, mask, cond)
+                    blind = self.denoise(z, t, mask, cond, **kw)
                 x = blind + w * (x - blind)
             last[0] = x
             return x
@@ -263,23 +270,26 @@ def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.
 
 def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                      cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float,
-                     estimate_from: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                     estimate_from: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     cond_vec: torch.Tensor | None = None) -> torch.Tensor:
     """The denoising pass of a flow loss. For a GE that reads its estimate, a ``self_cond_prob`` share of
     the rows first get a gradient-free prediction from the same ``z_t`` (or from ``estimate_from = (z', t')``,
     e.g. a noisier point of the same trajectory, as a sampler's previous step) and then read it
     (self-conditioning); the rest read none, as at a sampler's first step. Shared by UNITE and the
     two-stage baseline.  -> (B, N, d)"""
+    kw = {} if cond_vec is None else {"cond_vec": cond_vec}
     if not (model.reads_estimate and self_cond_prob > 0):
-        return model.denoise(z_t, t, mask, cond)
+        return model.denoise(z_t, t, mask, cond, **kw)
     keep = _rand(z_t.shape[0], generator, z_t.device) < self_cond_prob              # (B,)
     estimate = torch.zeros_like(z_t)                                               # (B, N, d)
     sel = keep.nonzero().squeeze(1)                                                # only those rows pay for it
     if len(sel):
         with torch.no_grad():
             z_e, t_e = (z_t, t) if estimate_from is None else estimate_from
-            est = model.denoise(z_e[sel], t_e[sel], mask[sel], None if cond is None else cond[sel])
+            est = model.denoise(z_e[sel], t_e[sel], mask[sel], None if cond is None else cond[sel],
+                                **({} if cond_vec is None else {"cond_vec": cond_vec[sel]}))
             estimate[sel] = est.to(estimate.dtype)
-    return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep)
+    return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep, **kw)
 
 
 def lagged_point(target: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
@@ -330,7 +340,8 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         lagged = None
         if cfg.self_cond_lag > 0 and model.reads_estimate:
             lagged = lagged_point(target, eps, t, mk, generator, cfg.self_cond_lag, cfg.self_cond_lag_strength)
-        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged)   # (kB, N, d)
+        cond_vec = None if tokens.cond_vec is None else tokens.cond_vec.repeat(k, 1)                # (kB, C)
+        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged, cond_vec)  # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())
     logs["recon"] = float(rec.detach())
