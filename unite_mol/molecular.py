@@ -121,7 +121,8 @@ class MoleculeConfig:
         return cls(**kw)
 
     @staticmethod
-    def composition_table(numbers: np.ndarray, offsets: np.ndarray, elements: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    def composition_table(numbers: np.ndarray, offsets: np.ndarray,
+                          elements: Sequence[int]) -> tuple[tuple[int, ...], ...]:
         """The data's compositions as ``composition_hist`` rows: (count of each of ``elements``, molecules),
         sorted, from flat atomic numbers and molecule offsets."""
         col = {int(z): i for i, z in enumerate(elements)}

@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                             self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
         cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
                              batch_size=args.batch_size,
-                             rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors, unite=unite,
+                             rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors,
+                             unite=unite,
                              compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,

@@ -278,7 +278,8 @@ class GenerativeEncoder(nn.Module):
                 data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
                 prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 z_sc: torch.Tensor | None = None, pair: torch.Tensor | None = None,
-                cond_vec: torch.Tensor | None = None, return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                cond_vec: torch.Tensor | None = None,
+                return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
         Args:
