@@ -80,7 +80,11 @@ def encode_molecules(model, molecules: Sequence[Any], *, seed: int = 0, batch_si
             jitter[r, :k] = torch.randn(k, d, generator=g).to(device)
         inputs += [(m.numbers, m.positions) for m in batch.molecules()]
         chunks.append((z0, mask, eps, jitter))
-        conds.append(model.adapter.embed(batch.to(device)).cond_vec)
+        if model.adapter.config.composition_hist:   # a composition-conditioned model: the batch's composition
+            ids = model.adapter.element_tokens(batch.numbers.to(device), batch.mask.to(device))
+            conds.append(model.adapter.composition(ids, batch.mask.to(device)))
+        else:
+            conds.append(None)
     return Encoded(inputs, chunks, conds)
 
 

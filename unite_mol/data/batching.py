@@ -151,7 +151,8 @@ def canonical_frame(batch: MolBatch, generator: torch.Generator | None = None) -
     return MolBatch(batch.numbers, pos, batch.mask, batch.bonds)
 
 
-FRAMES = {"random": random_rotation, "canonical": canonical_frame}
+#: orientations of training molecules: :func:`random_rotation` or :func:`canonical_frame`
+FRAMES = ("random", "canonical")
 
 
 class BucketBatchSampler:
