@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "shipped guide for the shipped model), or a model path")
     g.add_argument("--guidance", type=float, default=None, help="guidance strength (default: 2 with a guide)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
+    g.add_argument("--formula", default=None,
+                   help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
+                        "default: drawn from the training data)")
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
                    help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
     g.add_argument("--batch-size", type=int, default=256, help="molecules integrated together")
@@ -55,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
-    from unite_mol.generation import (check_guidance, check_sampling_args, generate, load_model, progress_callback,
-                                      resolve_guide, resolve_noise_level)
+    from unite_mol.generation import (check_guidance, check_sampling_args, formula_composition, generate, load_model,
+                                      progress_callback, resolve_guide, resolve_noise_level)
     from unite_mol.runtime import pick_device
 
     bonds = None if args.bonds == "none" else args.bonds
@@ -74,6 +77,10 @@ def _generate(args: argparse.Namespace) -> int:
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
         model = load_model(args.model, device=device)
+        if args.formula is not None:
+            if args.num_atoms is not None:
+                raise ValueError("pass --formula or --num-atoms, not both (a formula fixes the atom count)")
+            formula_composition(model, args.formula)
         guide, guidance, interval = resolve_guide(model, guide_arg, args.guidance, None, device)  # loaded once
         if bonds == "model" and not model.adapter.config.bond_head:
             raise ValueError("--bonds model needs a model with a bond head; this one has none (use auto or a "
@@ -89,7 +96,7 @@ def _generate(args: argparse.Namespace) -> int:
                                   bonds=bonds, device=device, precision=args.precision, first_index=start,
                                   progress=update or False, temperature=args.temperature,
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
-                                  guidance_interval=interval):
+                                  guidance_interval=interval, formula=args.formula):
                     written += 1
                     yield m
 

@@ -58,3 +58,29 @@ def symbol(z: int) -> str:
 def mass(z: int) -> float:
     """Atomic mass used for mass-weighted centring."""
     return MASSES.get(int(z), 2.0 * int(z))
+
+
+def parse_formula(formula: str) -> dict[int, int]:
+    """Element counts of a molecular formula such as ``"C7H10O2"`` (symbols as written: ``"Co"`` is cobalt,
+    ``"CO"`` carbon and oxygen; an element may repeat, ``"CH3CH2OH"``).  -> {atomic number: count}
+
+    Raises:
+        ValueError: for an empty or malformed formula or an unknown symbol, naming it.
+    """
+    import re
+
+    text = str(formula).strip()
+    parts = re.findall(r"([A-Z][a-z]?)(\d*)", text)
+    if not text or "".join(s + n for s, n in parts) != text:
+        raise ValueError(f"malformed formula {formula!r}: write element symbols each followed by an optional "
+                         "count, e.g. 'C7H10O2'")
+    counts: dict[int, int] = {}
+    for sym, num in parts:
+        z = _BY_SYMBOL.get(sym.lower())
+        if z is None or SYMBOLS[z] != sym:
+            raise ValueError(f"unknown element symbol {sym!r} in formula {formula!r}")
+        k = int(num) if num else 1
+        if k < 1:
+            raise ValueError(f"formula {formula!r}: {sym} has count {k}; counts must be >= 1")
+        counts[z] = counts.get(z, 0) + k
+    return counts

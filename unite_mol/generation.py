@@ -36,6 +36,7 @@ import torch
 from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import check_interval, check_sampler, guided, sample
 from unite_mol.core.unite import UniteModel, check_estimate_from
+from unite_mol.elements import parse_formula, symbol
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 from unite_mol.model_files import load_model_files, save_model_files
@@ -72,7 +73,8 @@ def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weigh
                 vae: bool = False) -> UniteModel:
     """A fresh molecule model: UNITE (default), its separate-weights ablation, or the two-stage VAE baseline."""
     adapter = MoleculeAdapter(mol_config, ge_config.width, ge_config.decoder_width,
-                              pair_features=ge_config.pair_features)
+                              pair_features=ge_config.pair_features, cond_features=ge_config.cond_features,
+                              slot_features=ge_config.slot_features)
     return UniteModel(adapter, ge_config, shared_weights=shared_weights, vae=vae)
 
 
@@ -142,6 +144,29 @@ def draw_composition(table: torch.Tensor, generator: torch.Generator, num_atoms:
         if not weight.sum() > 0:
             raise ValueError(f"{num_atoms} atoms requested; this model's training data has no composition of that size")
     return table[int(torch.multinomial(weight, 1, generator=generator)), :-1]
+
+
+def formula_composition(model: UniteModel, formula: str) -> torch.Tensor:
+    """The composition (count of each of the model's elements) of a ``formula`` for a model whose
+    denoiser is told the composition or each atom's element.  -> (V,)
+
+    Raises:
+        ValueError: for a malformed formula, a model not conditioned on composition, an element the model does
+            not know, or more atoms than it supports.
+    """
+    counts = parse_formula(formula)
+    cfg: MoleculeConfig = model.adapter.config
+    if not (model.config.cond_features or model.config.slot_features):
+        raise ValueError(f"formula={formula!r} needs a model whose denoiser is told the composition (trained with "
+                         "--element-cond or --composition-cond); this one decides its elements itself")
+    unknown = [symbol(z) for z in counts if z not in cfg.elements]
+    if unknown:
+        raise ValueError(f"formula {formula!r} has {', '.join(unknown)}, which this model does not know (it knows "
+                         f"{', '.join(symbol(z) for z in cfg.elements)})")
+    total = sum(counts.values())
+    if total > cfg.max_atoms:
+        raise ValueError(f"formula {formula!r} has {total} atoms; this model supports at most {cfg.max_atoms}")
+    return torch.tensor([counts.get(z, 0) for z in cfg.elements], dtype=torch.long)
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
@@ -275,7 +300,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      progress: bool | Callable[[int], None] = False, temperature: float = 1.0,
                      noise_level: float | None = None, estimate_guidance: float = 1.0,
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
-                     guidance_interval: tuple[float, float] = (0.0, 1.0),
+                     guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -303,6 +328,9 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     only (t = 0 noise, 1 clean; the guide is not run elsewhere, so a guide that reads its own estimate
     starts without one at its first guided step).
 
+    ``formula`` (a model whose denoiser is told the composition, e.g. ``"C7H10O2"``): every sample has these
+    atoms, instead of a composition drawn from the training data's; not with ``num_atoms``.
+
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
     """
@@ -325,11 +353,17 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     else:
         counts_given = None
     table = torch.tensor(cfg.composition_hist, dtype=torch.long) if cfg.composition_hist else None   # (R, V + 1)
+    given = None
+    if formula is not None:
+        if num_atoms is not None:
+            raise ValueError("pass formula or num_atoms, not both (a formula fixes the atom count)")
+        given = formula_composition(model, formula)                                                    # (V,)
     counts, noises, gens, compositions = [], [], [], []
     for i in range(n):
         g = sample_generator(seed, first_index + i)
         if table is not None:   # a composition-conditioned model: draw the composition (it fixes the atom count)
-            comp = draw_composition(table, g, None if counts_given is None else counts_given[i])
+            comp = given if given is not None else \
+                draw_composition(table, g, None if counts_given is None else counts_given[i])
             compositions.append(comp)
             k = int(comp.sum())
         else:
@@ -352,8 +386,13 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 z[r, : counts[i]] = noises[i]
                 mask[r, : counts[i]] = True
             z, mask = z.to(device), mask.to(device)
-            cond_vec = (model.adapter.composition_condition(torch.stack([compositions[i] for i in idx])).to(device)
-                        if table is not None else None)
+            ids = None
+            if table is not None:   # element ids laid out slot by slot from each sample's composition
+                ids = torch.full((len(idx), width), model.adapter.num_elements, dtype=torch.long)
+                for r, i in enumerate(idx):
+                    ids[r, : counts[i]] = torch.repeat_interleave(torch.arange(len(compositions[i])), compositions[i])
+                ids = ids.to(device)
+            conds = {} if ids is None else model.adapter.conditions(ids, mask)
 
             def step_noise(like: torch.Tensor, idx=idx, width=width) -> torch.Tensor:
                 fresh = torch.zeros(len(idx), width, d)
@@ -363,7 +402,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
-                                                  cond_vec=cond_vec)
+                                                  **conds)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
                                      interval=guidance_interval)
@@ -371,7 +410,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                             shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
             dec = model.decode(z1, mask)
-            decoded = model.adapter.to_arrays(dec, mask)
+            # atoms told their element keep it; otherwise the decoder's element head decides
+            decoded = model.adapter.to_arrays(dec, mask, ids=ids if "slot_vec" in conds else None)
             bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)
             for r, i in enumerate(idx):
                 out[i] = (*decoded[r], bonds[r])
@@ -391,7 +431,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              num_heavy_atoms: int | None = None, max_draws: int | None = None, temperature: float = 1.0,
              noise_level: float | None = None, time_shift: float = 1.0, estimate_guidance: float = 1.0,
              estimate_from: str = "previous", guide: UniteModel | str | Path | None = None,
-             guidance: float | None = None, guidance_interval: tuple[float, float] | None = None) -> list[Molecule]:
+             guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
+             formula: str | None = None) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -401,7 +442,11 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         n: how many molecules (>= 0).
         seed: sample ``i`` depends on ``(seed, i)`` only (in fp32; see ``precision``).
         num_atoms: atoms per molecule, hydrogens included (an int or one per sample); default: drawn from
-            the training data's atom-count histogram.
+            the training data's atom-count histogram (or, for a model whose denoiser is told the composition,
+            a composition drawn from the training data's with that many atoms).
+        formula: for a model whose denoiser is told the composition (``--element-cond`` /
+            ``--composition-cond``): every molecule has these atoms, e.g. ``"C7H10O2"``, instead of a
+            composition drawn from the training data's. Not with ``num_atoms``.
         steps, method: solver steps and ``"stochastic"`` (default), ``"heun"`` or ``"euler"``. The default,
             75 stochastic steps, costs 1.5 times what 25 Heun steps cost and makes far more valid molecules
             on the shipped model (``benchmarks/qm9/sampling``; the model card has the numbers).
@@ -476,6 +521,10 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         raise ValueError("relax=True needs bonds; pass bonds='auto' (or a perception method)")
     if valid_only and bonds is None:
         raise ValueError("valid_only=True judges molecules by their bonds; pass bonds='auto' (or a method)")
+    if formula is not None:
+        parse_formula(formula)
+        if num_atoms is not None:
+            raise ValueError("pass formula or num_atoms, not both (a formula fixes the atom count)")
     filtered = valid_only or num_heavy_atoms is not None
     if num_heavy_atoms is not None:
         _check_int("num_heavy_atoms", num_heavy_atoms, 1)
@@ -519,7 +568,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    temperature=temperature, noise_level=noise_level, time_shift=time_shift,
                                    estimate_guidance=estimate_guidance, estimate_from=estimate_from,
                                    guide=guide, guidance=guidance,
-                                   guidance_interval=guidance_interval)
+                                   guidance_interval=guidance_interval, formula=formula)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

@@ -193,10 +193,20 @@ class NeighbourhoodDescriptors(nn.Module):
 class MoleculeAdapter(nn.Module):
     """Molecules <-> latent token sets for :class:`unite_mol.core.UniteModel`."""
 
-    def __init__(self, config: MoleculeConfig, width: int, decoder_width: int, *, pair_features: int = 0):
+    def __init__(self, config: MoleculeConfig, width: int, decoder_width: int, *, pair_features: int = 0,
+                 cond_features: int = 0, slot_features: int = 0):
         super().__init__()
         self.config = config
         self.pair_features = pair_features      # K of the GE's pair door (GEConfig.pair_features); 0 = unused
+        # the denoising pass's conditions the GE reads (GEConfig.cond_features / slot_features): the element
+        # counts, and each atom's element
+        if cond_features not in (0, len(config.elements)) or slot_features not in (0, len(config.elements)):
+            raise ValueError(f"the molecule adapter's conditions have one feature per element ({len(config.elements)});"
+                             f" got cond_features={cond_features}, slot_features={slot_features}")
+        if (cond_features or slot_features) and not config.composition_hist:
+            raise ValueError("a denoiser conditioned on elements needs MoleculeConfig.composition_hist (the data's "
+                             "compositions, drawn from when sampling)")
+        self.cond_features, self.slot_features = cond_features, slot_features
         lookup = torch.full((elements.MAX_Z + 1,), -1, dtype=torch.long)
         lookup[list(config.elements)] = torch.arange(len(config.elements))
         self.register_buffer("z_to_token", lookup, persistent=False)
@@ -242,8 +252,19 @@ class MoleculeAdapter(nn.Module):
         if self.descriptors is not None:
             h = h + self.descriptors(ids, batch.positions, mask)                  # (B, N, W)
         pair = self.pair_geometry(batch.positions, mask) if self.pair_features > 0 else None
-        cond_vec = self.composition(ids, mask) if self.config.composition_hist else None
-        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1), pair=pair, cond_vec=cond_vec)
+        return Tokens(mask=mask, data_add=h * mask.unsqueeze(-1), pair=pair, **self.conditions(ids, mask))
+
+    def conditions(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The denoising pass's conditions of molecules with element ids (B, N) (padding ignored), those this
+        model's GE reads: ``cond_vec`` (B, V), the composition, and ``slot_vec`` (B, N, V), each atom's
+        element one-hot (zero at padding)."""
+        out = {}
+        if self.cond_features:
+            out["cond_vec"] = self.composition(ids, mask)
+        if self.slot_features:
+            out["slot_vec"] = (F.one_hot(ids.clamp(max=self.num_elements - 1), self.num_elements)
+                               * mask.unsqueeze(-1)).float()
+        return out
 
     def composition(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The denoiser's composition condition: each element's atom count / 10, from element ids (B, N)
@@ -329,9 +350,12 @@ class MoleculeAdapter(nn.Module):
             logs["coord_rmse_A"] = float(((pred - target).pow(2).sum(-1)[mask].mean()).sqrt() * cfg.coord_scale)
         return loss, logs
 
-    def to_arrays(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Decoder outputs -> per-molecule (atomic numbers, centred positions in Angstrom)."""
-        z = self.token_to_z[out["logits"].argmax(-1).clamp(max=self.num_elements - 1)]   # (B, N)
+    def to_arrays(self, out: dict[str, torch.Tensor], mask: torch.Tensor,
+                  ids: torch.Tensor | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Decoder outputs -> per-molecule (atomic numbers, centred positions in Angstrom). The elements are
+        the element head's, or element ids ``ids`` (B, N) when given (atoms the denoiser was told)."""
+        ids = out["logits"].argmax(-1) if ids is None else ids                           # (B, N)
+        z = self.token_to_z[ids.clamp(max=self.num_elements - 1)]                        # (B, N)
         x = out["coords"].float() * self.config.coord_scale                              # (B, N, 3)
         res = []
         for zb, xb, mb in zip(z.cpu(), x.detach().cpu().double(), mask.cpu()):

@@ -45,10 +45,11 @@ from unite_mol.runtime import parse_duration, uncompiled
 #: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
 BUDGET_WARMUP_FRAC = 0.05
 #: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
-#: and can learn at their own LR): the decoder stage, and the GE's self-conditioning and pair-bias inputs
+#: and can learn at their own LR): the decoder stage, and the GE's extra inputs (self-conditioning, pair bias,
+#: composition and per-atom element conditions)
 REFINER_PREFIXES = ("adapter.refiner.",)
-GE_INPUT_PREFIXES = ("ge.sc_in.", "ge.pair_bias.", "ge.cond_in.", "ge_denoise.sc_in.", "ge_denoise.pair_bias.",
-                     "ge_denoise.cond_in.")
+GE_INPUT_PREFIXES = tuple(f"{ge}.{name}." for ge in ("ge", "ge_denoise")
+                          for name in ("sc_in", "pair_bias", "cond_in", "slot_in"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class MolTrainConfig:
     self_cond: bool = False            # the denoiser reads its previous clean-latent estimate
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     composition_cond: bool = False     # the denoiser is told each molecule's composition (sampled from the data's)
+    element_cond: bool = False         # the denoiser is told each atom's element (compositions sampled from the data's)
     dataset: str = "qm9"
     batch_size: int = 128
     rotate: bool = True                # orient the training molecules (False: as stored)
@@ -215,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--composition-cond", action="store_true",
                    help="condition the denoising pass on the molecule's composition (element counts); generate() "
                         "draws compositions from the training data's, as it draws atom counts")
+    p.add_argument("--element-cond", action="store_true",
+                   help="condition the denoising pass on each atom's element (one-hot, added to its latent slot); "
+                        "generate() draws compositions from the training data's and the atoms keep the drawn elements")
     p.add_argument("--frame", default="random", choices=sorted(FRAMES),
                    help="training molecules' orientation: random rotations (augmentation) or each molecule's "
                         "canonical principal-axes frame (the latents then hold one orientation per molecule)")
@@ -247,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                              bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
                              snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
                              pair_features=args.pair_features, grow_depth=args.grow_depth,
-                             composition_cond=args.composition_cond)
+                             composition_cond=args.composition_cond, element_cond=args.element_cond)
         schedule = args.lr_schedule
         if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
             single = int(os.environ.get("WORLD_SIZE", "1")) == 1
@@ -330,13 +335,14 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     torch.manual_seed(tcfg.seed)
     decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
                          local_weight=cfg.local_weight)
-    cond_features = 0
-    if cfg.composition_cond:   # the denoiser's condition: element counts, drawn from this table when sampling
-        elements = tuple(int(z) for z in np.unique(data.numbers))
+    cond_features = slot_features = 0
+    if cfg.composition_cond or cfg.element_cond:   # the denoiser's conditions: element counts / each atom's
+        elements = tuple(int(z) for z in np.unique(data.numbers))   # element, drawn from this table when sampling
         decoder_stage["composition_hist"] = MoleculeConfig.composition_table(data.numbers, data.offsets, elements)
-        cond_features = len(elements)
+        cond_features = len(elements) if cfg.composition_cond else 0
+        slot_features = len(elements) if cfg.element_cond else 0
     ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
-                                        cond_features=cond_features).items() if v}
+                                        cond_features=cond_features, slot_features=slot_features).items() if v}
     if cfg.init_from is not None:
         shared = entry_objective(cfg.entry, cfg.unite).shared_weights
         model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs,

@@ -49,11 +49,12 @@ Arrays = tuple[np.ndarray, np.ndarray]  # (atomic numbers, positions in Angstrom
 @dataclass
 class Encoded:
     """Input molecules (centred, in batch order) and per batch: clean latents, mask, noise, jitter, and the
-    denoiser's condition (the batch's composition, for a model conditioned on it; else None)."""
+    denoiser's conditions (keywords of ``denoise``: the batch's composition and / or its atoms' elements, for
+    a model conditioned on them; else empty)."""
 
     inputs: list[Arrays]
     chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]  # (B, N, d) x2, (B, N), ...
-    conds: list[torch.Tensor | None] = field(default_factory=list)               # (B, C) or None per batch
+    conds: list[dict[str, torch.Tensor]] = field(default_factory=list)           # per batch
 
     def latents(self) -> np.ndarray:
         """Every real token's clean latent.  -> (atoms, d)"""
@@ -80,11 +81,8 @@ def encode_molecules(model, molecules: Sequence[Any], *, seed: int = 0, batch_si
             jitter[r, :k] = torch.randn(k, d, generator=g).to(device)
         inputs += [(m.numbers, m.positions) for m in batch.molecules()]
         chunks.append((z0, mask, eps, jitter))
-        if model.adapter.config.composition_hist:   # a composition-conditioned model: the batch's composition
-            ids = model.adapter.element_tokens(batch.numbers.to(device), batch.mask.to(device))
-            conds.append(model.adapter.composition(ids, batch.mask.to(device)))
-        else:
-            conds.append(None)
+        ids = model.adapter.element_tokens(batch.numbers.to(device), batch.mask.to(device))
+        conds.append(model.adapter.conditions(ids, batch.mask.to(device)))
     return Encoded(inputs, chunks, conds)
 
 
@@ -129,8 +127,7 @@ def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES
     for t in times:
         k = integration_steps(t, steps)
         latents, err2, dist2, count = [], 0.0, 0.0, 0
-        for (z0, mask, eps, _), cond in zip(encoded.chunks, encoded.conds or [None] * len(encoded.chunks)):
-            kw = {} if cond is None else {"cond_vec": cond}
+        for (z0, mask, eps, _), kw in zip(encoded.chunks, encoded.conds or [{}] * len(encoded.chunks)):
             m = mask.unsqueeze(-1).to(z0.dtype)                                    # (B, N, 1)
             tt = torch.full((len(z0),), float(t), device=z0.device)                # (B,)
             z_t = interpolate(z0, eps, tt) * m                                      # (B, N, d)

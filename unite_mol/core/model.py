@@ -10,13 +10,17 @@ doors, chosen by the domain adapter:
 * ``data_prefix`` (B, L, width) with ``prefix_mask``: extra tokens placed before the latent slots
   (images: patch tokens followed by latent register tokens, as in the paper).
 
-Two optional inputs, both silent at initialisation (zero weights), so they can be added to a trained GE:
+Optional inputs, all silent at initialisation (zero weights), so they can be added to a trained GE:
 
 * ``z_sc`` (B, N, d_z), with ``GEConfig.self_cond``: the previous clean-latent estimate, added slot-wise
   like the noisy latent (self-conditioning, as in SemlaFlow / FlowMol);
 * ``pair`` (B, N, N, K), with ``GEConfig.pair_features = K``: per-slot-pair features that every block
   turns into one attention bias per head (molecules: a distance basis, of the data's geometry in the
-  tokenization pass and of the decoded estimate in the denoising pass).
+  tokenization pass and of the decoded estimate in the denoising pass);
+* ``cond_vec`` (B, C), with ``GEConfig.cond_features = C``: a real-valued global condition of the
+  denoising pass, joining the time embedding (molecules: the element counts);
+* ``slot_vec`` (B, N, S), with ``GEConfig.slot_features = S``: a real-valued per-slot condition of the
+  denoising pass, added slot-wise (molecules: each atom's element, one-hot).
 
 The tokenization pass calls the GE with data, ``t = 0`` (full noise) and the null condition; the
 denoising pass calls it on noisy latents without data. Which pass is which, and every loss, lives outside
@@ -90,6 +94,8 @@ class GEConfig:
     pair_features: int = 0       # K > 0: per-pair features (B, N, N, K) from the adapter bias every block's attention
     cond_features: int = 0       # C > 0: a real-valued global condition (B, C) (e.g. a molecule's composition)
     #                              joins the time embedding in the denoising pass
+    slot_features: int = 0       # S > 0: a real-valued per-slot condition (B, N, S) (e.g. each atom's element) is
+    #                              added slot-wise to the denoising pass's input
     latent_affine: bool = True   # False: the final latent LayerNorm has no gain or bias, so every latent token has
     #                              mean 0 and variance 1 over its channels (a fixed latent scale; no channel can
     #                              be switched off by a vanishing gain)
@@ -98,9 +104,9 @@ class GEConfig:
         for name in ("width", "depth", "heads", "latent_dim", "decoder_width", "decoder_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GEConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.pair_features < 0 or self.cond_features < 0:
-            raise ValueError(f"GEConfig.pair_features and cond_features must be >= 0, got {self.pair_features} and "
-                             f"{self.cond_features}")
+        for name in ("pair_features", "cond_features", "slot_features"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"GEConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.width % self.heads:
             raise ValueError(f"GEConfig.width ({self.width}) must be divisible by heads ({self.heads})")
         if (self.width // self.heads) % 2:
@@ -252,6 +258,8 @@ class GenerativeEncoder(nn.Module):
                           if config.pair_features > 0 else None)
         # a real-valued global condition joins the time embedding (zero at start)
         self.cond_in = nn.Linear(config.cond_features, w, bias=False) if config.cond_features > 0 else None
+        # a real-valued per-slot condition joins each slot's input (zero at start)
+        self.slot_in = nn.Linear(config.slot_features, w, bias=False) if config.slot_features > 0 else None
         self.reset_parameters()
 
     @property
@@ -269,7 +277,7 @@ class GenerativeEncoder(nn.Module):
             nn.init.zeros_(blk.ada.weight)
             nn.init.zeros_(blk.ada.bias)
         # new inputs start silent, so adding them to a trained GE changes nothing until they learn
-        for m in [x for x in (self.sc_in, self.cond_in) if x is not None] + list(self.pair_bias or []):
+        for m in [x for x in (self.sc_in, self.cond_in, self.slot_in) if x is not None] + list(self.pair_bias or []):
             nn.init.zeros_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -278,7 +286,7 @@ class GenerativeEncoder(nn.Module):
                 data_add: torch.Tensor | None = None, data_prefix: torch.Tensor | None = None,
                 prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 z_sc: torch.Tensor | None = None, pair: torch.Tensor | None = None,
-                cond_vec: torch.Tensor | None = None,
+                cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
                 return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
@@ -296,6 +304,8 @@ class GenerativeEncoder(nn.Module):
                 each block turns them into an attention bias per head. ``None`` is the same as zeros.
             cond_vec: (B, C) a real-valued global condition (``C = config.cond_features``), added to the time
                 embedding through a linear map; ``None`` is the same as zeros.
+            slot_vec: (B, N, S) a real-valued per-slot condition (``S = config.slot_features``), added to each
+                slot's input through a linear map; zero at padded slots. ``None`` is the same as zeros.
             return_hidden: also return the final hidden states of the slots (B, N, W), for extra heads
                 such as the two-stage baseline's posterior variance.
         Returns:
@@ -314,6 +324,10 @@ class GenerativeEncoder(nn.Module):
             if self.sc_in is None:
                 raise ValueError("this GE has no self-conditioning input (GEConfig.self_cond is False)")
             h = h + self.sc_in(z_sc.to(h.dtype))                                 # (B, N, W)
+        if slot_vec is not None:
+            if self.slot_in is None:
+                raise ValueError("this GE takes no per-slot condition (GEConfig.slot_features is 0)")
+            h = h + self.slot_in(slot_vec.to(h.dtype))                           # (B, N, W)
         if pos is not None:
             h = h + pos                                                          # (B, N, W)
         if data_add is not None:

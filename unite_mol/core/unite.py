@@ -69,6 +69,19 @@ class Tokens:
     cond: torch.Tensor | None = None            # (B,) condition ids, None = null
     pair: torch.Tensor | None = None            # (B, N, N, K) slot-pair features (the GE's attention bias door)
     cond_vec: torch.Tensor | None = None        # (B, C) real-valued global condition of the denoising pass
+    slot_vec: torch.Tensor | None = None        # (B, N, S) real-valued per-slot condition of the denoising pass
+
+
+def conditions(cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
+               rows: torch.Tensor | None = None, repeat: int = 1) -> dict[str, torch.Tensor]:
+    """Keywords ``cond_vec`` / ``slot_vec`` for the denoising pass, only those given (so denoisers
+    without them keep working), optionally restricted to batch ``rows`` or tiled ``repeat`` times."""
+    out = {}
+    for name, v in (("cond_vec", cond_vec), ("slot_vec", slot_vec)):
+        if v is not None:
+            v = v if rows is None else v[rows]
+            out[name] = v if repeat == 1 else v.repeat(repeat, *([1] * (v.dim() - 1)))
+    return out
 
 
 @runtime_checkable
@@ -143,7 +156,7 @@ class UniteModel(nn.Module):
 
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None,
                 estimate: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                cond_vec: torch.Tensor | None = None) -> torch.Tensor:
+                cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None) -> torch.Tensor:
         """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)
 
         ``estimate`` (B, N, d_z): the previous clean-latent estimate, for a GE that reads one
@@ -151,7 +164,8 @@ class UniteModel(nn.Module):
         as the pairwise geometry of its decode (the adapter's ``feedback`` on the decoder's hidden states,
         computed without gradient: the flow loss reaches the weights only through this pass). ``keep``
         (B,) bool: which rows have an estimate; the others get none (zeros), as at the first step.
-        ``cond_vec`` (B, C): the real-valued global condition (a GE with ``cond_features``).
+        ``cond_vec`` (B, C): the real-valued global condition (a GE with ``cond_features``); ``slot_vec``
+        (B, N, S): the per-slot one (a GE with ``slot_features``).
         """
         cfg = self.denoiser.config
         z_sc = pair = None
@@ -170,13 +184,13 @@ class UniteModel(nn.Module):
                 if k is not None:
                     pair = pair * k.to(pair.dtype)[:, None, None, None]
         return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair,
-                             cond_vec=cond_vec)
+                             **conditions(cond_vec, slot_vec))
 
     def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
                           estimate_guidance: float = 1.0, estimate_from: str = "previous",
-                          cond_vec: torch.Tensor | None = None):
-        """``f(z_t, t) -> x`` for the samplers (every pass with ``cond`` and ``cond_vec``). Make a new one per
-        trajectory.
+                          cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None):
+        """``f(z_t, t) -> x`` for the samplers (every pass with ``cond``, ``cond_vec`` and ``slot_vec``). Make a
+        new one per trajectory.
 
         For a GE that reads its estimate, ``estimate_from`` says which estimate each call reads:
 
@@ -199,7 +213,7 @@ class UniteModel(nn.Module):
         if not math.isfinite(w):
             raise ValueError(f"estimate_guidance must be a finite number, got {estimate_guidance!r}")
         check_estimate_from(estimate_from)
-        kw = {} if cond_vec is None else {"cond_vec": cond_vec}
+        kw = conditions(cond_vec, slot_vec)
         if not self.reads_estimate:
             if w != 1.0 or estimate_from != "previous":
                 raise ValueError(f"estimate_guidance={w:g} / estimate_from={estimate_from!r} need a GE that reads its "
@@ -271,13 +285,13 @@ def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.
 def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                      cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float,
                      estimate_from: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     cond_vec: torch.Tensor | None = None) -> torch.Tensor:
+                     cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None) -> torch.Tensor:
     """The denoising pass of a flow loss. For a GE that reads its estimate, a ``self_cond_prob`` share of
     the rows first get a gradient-free prediction from the same ``z_t`` (or from ``estimate_from = (z', t')``,
     e.g. a noisier point of the same trajectory, as a sampler's previous step) and then read it
     (self-conditioning); the rest read none, as at a sampler's first step. Shared by UNITE and the
     two-stage baseline.  -> (B, N, d)"""
-    kw = {} if cond_vec is None else {"cond_vec": cond_vec}
+    kw = conditions(cond_vec, slot_vec)
     if not (model.reads_estimate and self_cond_prob > 0):
         return model.denoise(z_t, t, mask, cond, **kw)
     keep = _rand(z_t.shape[0], generator, z_t.device) < self_cond_prob              # (B,)
@@ -287,7 +301,7 @@ def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask
         with torch.no_grad():
             z_e, t_e = (z_t, t) if estimate_from is None else estimate_from
             est = model.denoise(z_e[sel], t_e[sel], mask[sel], None if cond is None else cond[sel],
-                                **({} if cond_vec is None else {"cond_vec": cond_vec[sel]}))
+                                **conditions(cond_vec, slot_vec, rows=sel))
             estimate[sel] = est.to(estimate.dtype)
     return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep, **kw)
 
@@ -340,8 +354,8 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         lagged = None
         if cfg.self_cond_lag > 0 and model.reads_estimate:
             lagged = lagged_point(target, eps, t, mk, generator, cfg.self_cond_lag, cfg.self_cond_lag_strength)
-        cond_vec = None if tokens.cond_vec is None else tokens.cond_vec.repeat(k, 1)                # (kB, C)
-        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged, cond_vec)  # (kB, N, d)
+        kw = conditions(tokens.cond_vec, tokens.slot_vec, repeat=k)        # (kB, C), (kB, N, S)
+        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged, **kw)  # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())
     logs["recon"] = float(rec.detach())

@@ -14,7 +14,9 @@
 # principal-axes frame instead of a random rotation (../canonical-frame/README.md).
 # Arm "composition" (beside a fresh control on the same machine): the denoising pass is conditioned on the
 # molecule's element counts, drawn from the training data's when sampling (../composition/README.md).
-# Usage: ARM=grow|control|lag|canonical|composition [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
+# Arm "element" (two seeds side by side, against the control above): the denoising pass is told each atom's
+# element (one-hot per latent slot), compositions drawn from the training data's when sampling (../element-cond/).
+# Usage: ARM=grow|control|lag|canonical|composition|element [BUDGET=45m] [SEED=0] [GROW=3] [RUN=runs/grow-ARM] [THREADS=1] bash benchmarks/qm9/grow-depth/launch.sh
 cd "$(dirname "$0")/../../.."
 : "${ARM:?set ARM to grow or control}" "${BUDGET:=45m}" "${SEED:=0}" "${GROW:=3}" "${RUN:=runs/grow-$ARM}"
 case "$ARM" in
@@ -22,8 +24,9 @@ case "$ARM" in
   lag) EXTRA="--self-cond-lag 0.013333" ;;   # self-conditioning trained on the previous step's estimate (see README)
   canonical) EXTRA="--frame canonical" ;;   # each training molecule in its principal-axes frame (../canonical-frame/)
   composition) EXTRA="--composition-cond" ;;   # the denoiser is told the composition (../composition/)
+  element) EXTRA="--element-cond" ;;   # the denoiser is told each atom's element (../element-cond/)
   control) EXTRA="" ;;
-  *) echo "unknown ARM $ARM (grow, control, lag, canonical or composition)" >&2; exit 2 ;;
+  *) echo "unknown ARM $ARM (grow, control, lag, canonical, composition or element)" >&2; exit 2 ;;
 esac
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
 exec .venv/bin/python -m unite_mol.train --run-dir "$RUN" --init-from unite_mol/pretrained/unite-qm9 \
