@@ -127,3 +127,10 @@ def test_formula_fixes_every_samples_atoms_and_bad_formulas_are_named(tmp_path):
     assert main(["generate", "--n", "2", "--model", str(tmp_path / "m"), "--formula", "C2H6O", "--steps", "2",
                  "--bonds", "none", "--out", str(out)]) == 0
     assert [m.formula for m in read(out)] == ["C2H6O", "C2H6O"]
+
+
+def test_benchmark_rows_of_conditioned_models_say_so():
+    from unite_mol.bench.qm9 import conditioning_label
+
+    assert "element-conditioned" in conditioning_label(element_model())
+    assert conditioning_label(build_model(preset("GE-T"), tiny_mol_config())) == ""

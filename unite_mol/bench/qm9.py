@@ -46,6 +46,17 @@ from unite_mol.runtime import machine_info, parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 
+
+def conditioning_label(model) -> str:
+    """What a model's denoiser is told beyond an atom count, for its row's name: each atom's element or the
+    composition (both drawn from the training data's compositions when sampling), or nothing."""
+    if model.config.slot_features:
+        return " [element-conditioned: compositions drawn from the training data]"
+    if model.config.cond_features:
+        return " [composition-conditioned: compositions drawn from the training data]"
+    return ""
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         from unite_mol.generation import load_model
 
         model = load_model(args.checkpoint)
-        name = Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)"
+        name = (Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)") + conditioning_label(model)
         print(f"[bench qm9] {name}: reconstruction on {pr.recon} test molecules", flush=True)
         row = {"entry": name, **reconstruction_eval(model, pr.recon, seed=args.seed)}
         print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler)",

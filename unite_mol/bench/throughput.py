@@ -32,9 +32,9 @@ import torch
 from unite_mol.files import atomic_open
 from unite_mol.runtime import machine_info, parse_duration
 
-#: the shipped model's training flags (benchmarks/qm9/long-run/launch.sh with EXTRA="--self-cond")
+#: the shipped model's training flags (benchmarks/qm9/long-run/launch.sh with EXTRA="--self-cond --element-cond")
 RECIPE = ["--lr", "1e-4", "--warmup", "20", "--refine-layers", "3", "--local-weight", "0.02", "--bond-head",
-          "--refiner-lr-mult", "10", "--self-cond"]
+          "--refiner-lr-mult", "10", "--self-cond", "--element-cond"]
 VARIANTS = {"bf16": ["--amp", "bf16"], "fp32": ["--amp", "off"], "bf16+compile": ["--amp", "bf16", "--compile"]}
 
 
