@@ -34,6 +34,26 @@ def tiny_model(*, seed: int = 0, shared_weights: bool = True, vae: bool = False,
     return model
 
 
+def conditioned_model(ge_input: str, *, silent: bool = False, seed: int = 0):
+    """A GE-T self-conditioning model whose denoiser is told the composition (``ge_input="cond_features"``,
+    its input ``cond_in``) or each atom's element (``"slot_features"``, ``slot_in``), with the data's
+    compositions (first 2,000 training molecules) in its config; adaLN weights trained-like, the new input
+    random unless ``silent`` (then zero, as initialised)."""
+    tr = qm9("train")
+    k = 2000
+    cfg = tiny_mol_config()
+    table = MoleculeConfig.composition_table(tr.numbers[: tr.offsets[k]], tr.offsets[: k + 1], cfg.elements)
+    cfg = MoleculeConfig.from_dict({**cfg.to_dict(), "composition_hist": table})
+    torch.manual_seed(seed)
+    model = build_model(preset("GE-T", self_cond=True, **{ge_input: len(cfg.elements)}), cfg)
+    door = {"cond_features": ".cond_in.", "slot_features": ".slot_in."}[ge_input]
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".ada." in name or (door in name and not silent):
+                p.normal_(0, 0.05 if ".ada." in name else 0.3)
+    return model.eval()
+
+
 def qm9_batch(rows=range(8), split: str = "test"):
     s = qm9(split)
     return collate_arrays(s.numbers, s.positions, s.offsets, np.asarray(list(rows)))

@@ -5,27 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import qm9_batch, tiny_mol_config
-from unite_mol.core import UniteConfig, preset
+from helpers import conditioned_model, qm9_batch
+from unite_mol.core import UniteConfig
 from unite_mol.core.unite import unite_terms
-from unite_mol.data import qm9
-from unite_mol.generation import build_model, draw_composition, generate, load_model, save_model
+from unite_mol.generation import draw_composition, generate, load_model, save_model
 from unite_mol.molecular import MoleculeConfig
 
 
 def composition_model(*, silent: bool = False, seed: int = 0):
-    tr = qm9("train")
-    k = 2000
-    cfg = tiny_mol_config()
-    table = MoleculeConfig.composition_table(tr.numbers[: tr.offsets[k]], tr.offsets[: k + 1], cfg.elements)
-    cfg = MoleculeConfig.from_dict({**cfg.to_dict(), "composition_hist": table})
-    torch.manual_seed(seed)
-    model = build_model(preset("GE-T", self_cond=True, cond_features=len(cfg.elements)), cfg)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ".ada." in name or (".cond_in." in name and not silent):
-                p.normal_(0, 0.05 if ".ada." in name else 0.3)
-    return model.eval()
+    return conditioned_model("cond_features", silent=silent, seed=seed)
 
 
 def test_composition_table_counts_each_molecules_elements():

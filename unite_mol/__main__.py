@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise")
     g.add_argument("--noise-level", type=float, default=None,
                    help="strength of the noise re-drawn along the way (--method stochastic; default: "
-                        "generate()'s, 32; 0 = Euler)")
+                        "generate()'s, 64; 0 = Euler)")
     g.add_argument("--guide", default="none",
                    help="autoguidance by a weaker model of the same latent space: none (default), auto (the "
                         "shipped guide for the shipped model), or a model path")
