@@ -72,14 +72,12 @@ def _generate(args: argparse.Namespace) -> int:
         check_sampling_args(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps,
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
                             precision=args.precision, min_n=1, temperature=args.temperature,
-                            noise_level=args.noise_level)
+                            noise_level=args.noise_level, formula=args.formula)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
         model = load_model(args.model, device=device)
-        if args.formula is not None:
-            if args.num_atoms is not None:
-                raise ValueError("pass --formula or --num-atoms, not both (a formula fixes the atom count)")
+        if args.formula is not None:   # fits this model: checked before the output file is opened
             formula_composition(model, args.formula)
         guide, guidance, interval = resolve_guide(model, guide_arg, args.guidance, None, device)  # loaded once
         if bonds == "model" and not model.adapter.config.bond_head:

@@ -76,9 +76,10 @@ def parse_formula(formula: str) -> dict[int, int]:
                          "count, e.g. 'C7H10O2'")
     counts: dict[int, int] = {}
     for sym, num in parts:
-        z = _BY_SYMBOL.get(sym.lower())
-        if z is None or SYMBOLS[z] != sym:
-            raise ValueError(f"unknown element symbol {sym!r} in formula {formula!r}")
+        try:
+            z = atomic_number(sym)
+        except ValueError as e:
+            raise ValueError(f"{e} in formula {formula!r}") from None
         k = int(num) if num else 1
         if k < 1:
             raise ValueError(f"formula {formula!r}: {sym} has count {k}; counts must be >= 1")

@@ -177,12 +177,17 @@ def _check_int(name: str, value: Any, low: int) -> None:
 
 def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
-                        temperature: float = 1.0, noise_level: float = 0.0) -> None:
-    """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done).
+                        temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None) -> None:
+    """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
+    whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
     Raises:
         ValueError: naming the argument and what it must be.
     """
+    if formula is not None:
+        parse_formula(formula)
+        if num_atoms is not None:
+            raise ValueError("pass formula or num_atoms, not both (a formula fixes the atom count)")
     _check_int("n", n, min_n)
     _check_int("seed", seed, 0)
     _check_int("steps", steps, 1)
@@ -338,7 +343,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     noise_level = resolve_noise_level(method, noise_level)
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
-                        temperature=temperature, noise_level=noise_level)
+                        temperature=temperature, noise_level=noise_level, formula=formula)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     cfg: MoleculeConfig = model.adapter.config
     d = model.config.latent_dim
@@ -354,11 +359,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     else:
         counts_given = None
     table = torch.tensor(cfg.composition_hist, dtype=torch.long) if cfg.composition_hist else None   # (R, V + 1)
-    given = None
-    if formula is not None:
-        if num_atoms is not None:
-            raise ValueError("pass formula or num_atoms, not both (a formula fixes the atom count)")
-        given = formula_composition(model, formula)                                                    # (V,)
+    given = None if formula is None else formula_composition(model, formula)                           # (V,)
     counts, noises, gens, compositions = [], [], [], []
     for i in range(n):
         g = sample_generator(seed, first_index + i)
@@ -512,7 +513,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     noise_level = resolve_noise_level(method, noise_level)
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
-                        temperature=temperature, noise_level=noise_level)
+                        temperature=temperature, noise_level=noise_level, formula=formula)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
@@ -522,10 +523,6 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         raise ValueError("relax=True needs bonds; pass bonds='auto' (or a perception method)")
     if valid_only and bonds is None:
         raise ValueError("valid_only=True judges molecules by their bonds; pass bonds='auto' (or a method)")
-    if formula is not None:
-        parse_formula(formula)
-        if num_atoms is not None:
-            raise ValueError("pass formula or num_atoms, not both (a formula fixes the atom count)")
     filtered = valid_only or num_heavy_atoms is not None
     if num_heavy_atoms is not None:
         _check_int("num_heavy_atoms", num_heavy_atoms, 1)
