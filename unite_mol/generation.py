@@ -60,6 +60,27 @@ DEFAULT_GUIDE = PRETRAINED_DIR / "unite-qm9-guide"
 #: strictly usable 14.8 vs 14.7 %, at 1.5 times the passes)
 DEFAULT_GUIDANCE = 2.0
 DEFAULT_GUIDANCE_INTERVAL = (0.5, 1.0)
+#: valence guidance (:func:`valence_guidance`): Adam's learning rate and the pull back to the sampled latent
+VALENCE_LR = 0.03
+VALENCE_ANCHOR = 0.1
+VALENCE_TOL = 0.001
+#: valence guidance steps per molecule by default (a model with a bond head)
+DEFAULT_VALENCE_STEPS = 0
+
+
+def resolve_valence_steps(model: UniteModel, valence_steps: int | None) -> int:
+    """``valence_steps``, or when it is ``None`` :data:`DEFAULT_VALENCE_STEPS` for a model with a bond head
+    and 0 for one without.
+
+    Raises:
+        ValueError: ``valence_steps > 0`` for a model without a bond head.
+    """
+    has_head = bool(model.adapter.config.bond_head)
+    if valence_steps is None:
+        return DEFAULT_VALENCE_STEPS if has_head else 0
+    if valence_steps and not has_head:
+        raise ValueError(f"valence_steps={valence_steps} needs a model with a bond head; this one has none")
+    return int(valence_steps)
 
 
 def resolve_noise_level(method: str, noise_level: float | None) -> float:
@@ -177,7 +198,8 @@ def _check_int(name: str, value: Any, low: int) -> None:
 
 def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
-                        temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None) -> None:
+                        temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None,
+                        valence_steps: int | None = None) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
     whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
@@ -193,6 +215,8 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     _check_int("steps", steps, 1)
     _check_int("batch_size", batch_size, 1)
     _check_int("first_index", first_index, 0)
+    if valence_steps is not None:
+        _check_int("valence_steps", valence_steps, 0)
     check_sampler(method, noise_level)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not np.isfinite(temperature) \
             or temperature <= 0:
@@ -300,6 +324,49 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int 
 
 
 @torch.no_grad()
+def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *, steps: int,
+                     lr: float = VALENCE_LR, anchor: float = VALENCE_ANCHOR, tol: float = VALENCE_TOL) -> torch.Tensor:
+    """Valence guidance: move finished latents so that the model's own bond head gives every atom its valence.
+
+    Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on the decoder's valence energy
+    (:meth:`MoleculeAdapter.valence_error`) plus ``anchor`` times the squared distance to the sampled latent;
+    a molecule stops as soon as its most likely bonds are valence-valid (so a valid sample is returned as it
+    was drawn). Only the latents move: coordinates and elements still come from the decoder, nothing from a
+    force field or the data. Each molecule's path depends on its own latent alone (its loss is a sum over
+    its atoms and Adam works element by element), not on what else is in the batch.
+
+    z (B, N, d) clean latents, mask (B, N) with each molecule's atoms in its first slots, ids (B, N) element
+    ids.  -> (B, N, d) float32
+    """
+    z0 = z.detach().float()
+    z = z0.clone()
+    b = z.shape[0]
+    m1, m2 = torch.zeros_like(z), torch.zeros_like(z)
+    count = torch.zeros(b, 1, 1, device=z.device)
+    active = torch.ones(b, dtype=torch.bool, device=z.device)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for _ in range(steps):
+        idx = active.nonzero().squeeze(1)
+        if idx.numel() == 0:
+            break
+        width = int(mask[idx].sum(1).max())
+        mi, zi = mask[idx, :width], z[idx, :width].clone().requires_grad_(True)
+        with torch.enable_grad():
+            energy, valid = model.adapter.valence_error(model.decode(zi, mi), ids[idx, :width], mi)
+            loss = energy + anchor * ((zi - z0[idx, :width]).pow(2) * mi.unsqueeze(-1)).sum((1, 2))
+            (grad,) = torch.autograd.grad(loss.sum(), zi)
+        done = valid & (energy.detach() < tol)     # valid and confident now: keep this latent
+        active[idx[done]] = False
+        go, g = idx[~done], grad[~done]
+        count[go] += 1
+        m1[go, :width] = beta1 * m1[go, :width] + (1 - beta1) * g
+        m2[go, :width] = beta2 * m2[go, :width] + (1 - beta2) * g * g
+        c = count[go]
+        step = (m1[go, :width] / (1 - beta1 ** c)) / ((m2[go, :width] / (1 - beta2 ** c)).sqrt() + eps)
+        z[go, :width] = z[go, :width] - lr * step
+    return z
+
+
 def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                      steps: int = DEFAULT_STEPS, method: str = DEFAULT_METHOD, batch_size: int = 256,
                      time_shift: float = 1.0, precision: str = "auto", first_index: int = 0,
@@ -307,6 +374,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      noise_level: float | None = None, estimate_guidance: float = 1.0,
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
+                     valence_steps: int | None = None,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -337,14 +405,19 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     ``formula`` (a model whose denoiser is told the composition, e.g. ``"C7H10O2"``): every sample has these
     atoms, instead of a composition drawn from the training data's; not with ``num_atoms``.
 
+    ``valence_steps`` (a model with a bond head): after the sampler, up to this many steps of
+    :func:`valence_guidance` per molecule (``None``: :func:`resolve_valence_steps`; 0: off).
+
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
     """
     noise_level = resolve_noise_level(method, noise_level)
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
-                        temperature=temperature, noise_level=noise_level, formula=formula)
+                        temperature=temperature, noise_level=noise_level, formula=formula,
+                        valence_steps=valence_steps)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
+    valence_steps = resolve_valence_steps(model, valence_steps)
     cfg: MoleculeConfig = model.adapter.config
     d = model.config.latent_dim
     if guide is not None and guide.config.latent_dim != d:
@@ -411,6 +484,9 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 z1 = sample(denoise, z, steps=steps, method=method,
                             shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
+            if valence_steps:   # the elements the atoms will have: told, or the decoder's choice
+                told = ids if "slot_vec" in conds else model.decode(z1, mask)["logits"].argmax(-1)
+                z1 = valence_guidance(model, z1, mask, told, steps=valence_steps)
             dec = model.decode(z1, mask)
             # atoms told their element keep it; otherwise the decoder's element head decides
             decoded = model.adapter.to_arrays(dec, mask, ids=ids if "slot_vec" in conds else None)
@@ -434,7 +510,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              noise_level: float | None = None, time_shift: float = 1.0, estimate_guidance: float = 1.0,
              estimate_from: str = "previous", guide: UniteModel | str | Path | None = None,
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
-             formula: str | None = None) -> list[Molecule]:
+             formula: str | None = None, valence_steps: int | None = None) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -469,6 +545,10 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
             1 point less atom stability and the same share of strictly usable ones (``valid_only``'s
             sense), at 1.4 times the time (``benchmarks/qm9/sampling``, round 10), so it is off by default.
         estimate_guidance: guidance by the model's own estimate-blind prediction (off: 1).
+        valence_steps: valence guidance (a model with a bond head): after sampling, each molecule's latent
+            moves by up to this many gradient steps until the model's own bond head gives every atom its
+            valence (:func:`valence_guidance`; coordinates still come from the decoder). ``None``:
+            :data:`DEFAULT_VALENCE_STEPS` with a bond head, else 0 (off).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -513,7 +593,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     noise_level = resolve_noise_level(method, noise_level)
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
-                        temperature=temperature, noise_level=noise_level, formula=formula)
+                        temperature=temperature, noise_level=noise_level, formula=formula,
+                        valence_steps=valence_steps)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
@@ -540,6 +621,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     else:
         model = model.to(dev).eval()
     guide, guidance, guidance_interval = resolve_guide(model, guide, guidance, guidance_interval, dev)
+    valence_steps = resolve_valence_steps(model, valence_steps)
     has_head = model.adapter.config.bond_head
     if bonds == "model" and not has_head:
         raise ValueError("bonds='model' needs a model with a bond head; this one has none (use 'auto' or a "
@@ -558,7 +640,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         + (f", estimate guidance {estimate_guidance:g}" if estimate_guidance != 1.0 else "") \
         + (f", guidance {guidance:g}" if guide is not None else "") \
         + (f" for t in [{guidance_interval[0]:g}, {guidance_interval[1]:g})"
-           if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "")
+           if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "") \
+        + (f", valence guidance {valence_steps} steps" if valence_steps else "")
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
@@ -566,7 +649,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    temperature=temperature, noise_level=noise_level, time_shift=time_shift,
                                    estimate_guidance=estimate_guidance, estimate_from=estimate_from,
                                    guide=guide, guidance=guidance,
-                                   guidance_interval=guidance_interval, formula=formula)
+                                   guidance_interval=guidance_interval, formula=formula,
+                                   valence_steps=valence_steps)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

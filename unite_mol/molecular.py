@@ -32,7 +32,8 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
-from unite_mol.refiner import GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
+from unite_mol.bonds import ALLOWED_VALENCES
+from unite_mol.refiner import BOND_VALENCE, GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
 
 
 #: range of the distance basis of the GE's pair features (Angstrom)
@@ -307,7 +308,8 @@ class MoleculeAdapter(nn.Module):
                "coords": self.coord_head(h) * mask.unsqueeze(-1)}                # (B, N, 3) in coord_scale units
         if self.refiner is not None:
             s = self.config.coord_scale
-            h_in, x_in = (h.detach(), out["coords"].detach()) if self.config.refine_detach else (h, out["coords"])
+            detach = self.config.refine_detach and self.training   # at inference gradients may reach the latents
+            h_in, x_in = (h.detach(), out["coords"].detach()) if detach else (h, out["coords"])
             x, bond_logits = self.refiner(h_in, x_in.float() * s, mask)          # (B, N, 3) Angstrom
             out["coords_raw"], out["coords"] = out["coords"], x / s
             if bond_logits is not None:
@@ -362,6 +364,43 @@ class MoleculeAdapter(nn.Module):
             xb = xb[mb].numpy()
             res.append((zb[mb].numpy().astype(np.int64), xb - xb.mean(0)))
         return res
+
+    def valence_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """How far the bond head's graph is from giving every atom its valence (H 1, C 4, N 3, O 2, F 1,
+        as in EDM's stability check), per molecule.
+
+        ``ids`` (B, N): each slot's element id. Returns ``(energy, valid)``, both (B,): ``energy`` is the sum
+        over atoms of (expected valence - allowed valence)^2, expected orders from the bond head's
+        probabilities (aromatic 1.5), differentiable; ``valid``: the head's most likely bonds give every atom
+        exactly its valence.
+
+        Raises:
+            ValueError: without a bond head, or for an element with no single allowed valence.
+        """
+        if "bond_logits" not in out:
+            raise ValueError("valence guidance needs a model with a bond head (train --bond-head)")
+        target = self._valence_targets(ids, mask)                                          # (B, N)
+        logits = out["bond_logits"].float()
+        logits = 0.5 * (logits + logits.transpose(1, 2))                                   # (B, N, N, 5)
+        pm = pair_mask(mask).float()                                                       # real pairs, i != j
+        weights = torch.tensor(BOND_VALENCE, device=logits.device)
+        expected = ((logits.softmax(-1) * weights).sum(-1) * pm).sum(-1)                  # (B, N)
+        m = mask.float()
+        energy = ((expected - target) ** 2 * m).sum(-1)
+        hard = (weights[logits.argmax(-1)] * pm).sum(-1)
+        valid = (((hard - target).abs() < 1e-3) | ~mask).all(-1)
+        return energy, valid
+
+    def _valence_targets(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        table = torch.zeros(self.num_elements)
+        for k, z in enumerate(self.config.elements):
+            allowed = ALLOWED_VALENCES.get(elements.symbol(z), ())
+            if len(allowed) != 1:
+                raise ValueError(f"valence guidance: element {elements.symbol(z)} has no single allowed valence "
+                                 f"({allowed or 'none'})")
+            table[k] = allowed[0]
+        return table.to(mask.device)[ids.clamp(max=self.num_elements - 1)] * mask
 
     def to_bonds(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[np.ndarray] | None:
         """Predicted bond rows ``(i, j, order)`` per molecule from the bond head, or ``None`` without one."""

@@ -31,6 +31,8 @@ from unite_mol.core.model import RMSNorm
 
 #: Bond classes of the bond head: index = order, 0 = no bond, 4 = aromatic (as in :mod:`unite_mol.molecule`).
 BOND_CLASSES = ("none", "single", "double", "triple", "aromatic")
+#: what each bond class adds to an atom's valence (aromatic 1.5, as in Nikitin et al. 2025's counting)
+BOND_VALENCE = (0.0, 1.0, 2.0, 3.0, 1.5)
 
 
 def pair_mask(mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""Valence guidance: the bond head's valence energy on hand-made molecules, and the latent search that
+lowers it (only latents move, molecule by molecule, padding untouched, off by default for models
+without a bond head)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import tiny_model
+from unite_mol import generate
+from unite_mol.generation import build_model, generate_samples, valence_guidance
+from unite_mol.refiner import BOND_CLASSES
+
+BIG = 30.0
+
+
+def headed_model(seed: int = 0):
+    plain = tiny_model(seed=seed)
+    model = build_model(plain.config, replace(plain.adapter.config, refine_layers=1, bond_head=True))
+    with torch.no_grad():   # a head that is not flat, so the energy has a slope to follow
+        model.adapter.refiner.bond.weight.normal_(0, 0.5)
+    return model.eval()
+
+
+def bond_out(n: int, bonds: list[tuple[int, int, int]], width: int | None = None) -> dict[str, torch.Tensor]:
+    """Decoder-like output whose bond head is sure of exactly ``bonds`` (class per pair, 0 elsewhere)."""
+    width = width or n
+    logits = torch.zeros(1, width, width, len(BOND_CLASSES))
+    logits[..., 0] = BIG
+    for i, j, c in bonds:
+        for a, b in ((i, j), (j, i)):
+            logits[0, a, b, 0], logits[0, a, b, c] = 0.0, BIG
+    return {"bond_logits": logits}
+
+
+def element_ids(model, numbers: list[int], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    width = width or len(numbers)
+    lookup = {int(z): k for k, z in enumerate(model.adapter.config.elements)}
+    ids = torch.full((1, width), model.adapter.num_elements, dtype=torch.long)
+    ids[0, : len(numbers)] = torch.tensor([lookup[z] for z in numbers])
+    mask = torch.zeros(1, width, dtype=torch.bool)
+    mask[0, : len(numbers)] = True
+    return ids, mask
+
+
+def test_valence_energy_on_hand_made_molecules():
+    model = headed_model()
+    ad = model.adapter
+    # methane: valid; without one C-H bond the carbon and that hydrogen are each one short
+    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
+    energy, valid = ad.valence_error(bond_out(5, [(0, k, 1) for k in range(1, 5)]), ids, mask)
+    assert energy.shape == valid.shape == (1,) and bool(valid) and float(energy) < 1e-6
+    energy, valid = ad.valence_error(bond_out(5, [(0, k, 1) for k in range(1, 4)]), ids, mask)
+    assert not bool(valid) and float(energy) == pytest.approx(2.0, abs=1e-4)
+    # benzene with aromatic bonds (1.5 each) is valid; formaldehyde's C=O double bond too
+    ring = [(k, (k + 1) % 6, 4) for k in range(6)] + [(k, k + 6, 1) for k in range(6)]
+    ids, mask = element_ids(model, [6] * 6 + [1] * 6)
+    energy, valid = ad.valence_error(bond_out(12, ring), ids, mask)
+    assert bool(valid) and float(energy) < 1e-6
+    ids, mask = element_ids(model, [6, 8, 1, 1])
+    energy, valid = ad.valence_error(bond_out(4, [(0, 1, 2), (0, 2, 1), (0, 3, 1)]), ids, mask)
+    assert bool(valid) and float(energy) < 1e-6
+    # a charged nitrogen (four bonds) is not valid by EDM's valences, as in the stability metric
+    ids, mask = element_ids(model, [7, 1, 1, 1, 1])
+    energy, valid = ad.valence_error(bond_out(5, [(0, k, 1) for k in range(1, 5)]), ids, mask)
+    assert not bool(valid) and float(energy) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_valence_energy_ignores_padded_slots():
+    model = headed_model()
+    ids, mask = element_ids(model, [6, 1, 1, 1, 1], width=8)
+    out = bond_out(5, [(0, k, 1) for k in range(1, 5)], width=8)
+    out["bond_logits"][0, 5:, :, 1] = BIG      # padded slots claim bonds to everything: must not count
+    out["bond_logits"][0, :, 5:, 1] = BIG
+    energy, valid = model.adapter.valence_error(out, ids, mask)
+    assert bool(valid) and float(energy) < 1e-6
+
+
+def test_valence_energy_needs_a_bond_head():
+    model = tiny_model()
+    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
+    with pytest.raises(ValueError, match="bond head"):
+        model.adapter.valence_error({"logits": torch.zeros(1, 5, 5)}, ids, mask)
+
+
+def random_latents(model, counts: list[int], seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    width = max(counts)
+    z = torch.zeros(len(counts), width, model.config.latent_dim)
+    mask = torch.zeros(len(counts), width, dtype=torch.bool)
+    for r, k in enumerate(counts):
+        z[r, :k] = torch.randn(k, model.config.latent_dim, generator=g)
+        mask[r, :k] = True
+    with torch.no_grad():
+        ids = model.decode(z, mask)["logits"].argmax(-1)
+    return z, mask, ids
+
+
+def test_guidance_lowers_the_energy_and_moves_only_real_latents():
+    model = headed_model()
+    z, mask, ids = random_latents(model, [9, 6, 12])
+    with torch.no_grad():
+        before, _ = model.adapter.valence_error(model.decode(z, mask), ids, mask)
+    moved = valence_guidance(model, z, mask, ids, steps=25, lr=0.05)
+    with torch.no_grad():
+        after, _ = model.adapter.valence_error(model.decode(moved, mask), ids, mask)
+    assert (after < before).all(), (before, after)
+    assert torch.equal(moved[~mask], z[~mask])              # padded slots untouched
+    assert (moved - z)[mask].abs().sum() > 0
+    assert torch.equal(valence_guidance(model, z, mask, ids, steps=0), z)
+    assert not any(p.grad is not None for p in model.parameters())   # weights are not trained by it
+
+
+def test_guidance_of_a_molecule_does_not_depend_on_its_batch():
+    model = headed_model()
+    z, mask, ids = random_latents(model, [9, 6, 12], seed=1)
+    together = valence_guidance(model, z, mask, ids, steps=10, lr=0.05)
+    alone = valence_guidance(model, z[1:2, :6], mask[1:2, :6], ids[1:2, :6], steps=10, lr=0.05)
+    assert torch.allclose(together[1, :6], alone[0], atol=1e-5)
+
+
+def test_generate_with_valence_guidance():
+    model = headed_model()
+    plain = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=0, progress=False)
+    guided = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=5, progress=False)
+    assert "valence guidance 5 steps" in guided[0].properties["sampler"]
+    assert "valence" not in plain[0].properties["sampler"]
+    assert any(not np.allclose(a.positions, b.positions) for a, b in zip(plain, guided))
+    # the same seed gives the same guided molecules
+    again = generate_samples(model, 3, seed=0, steps=3, num_atoms=7, valence_steps=5)
+    for m, (zz, x, _) in zip(guided, again):
+        assert np.allclose(m.positions, x)
+    with pytest.raises(ValueError, match="bond head"):
+        generate(1, model=tiny_model(), steps=1, valence_steps=3, progress=False)
+    with pytest.raises(ValueError, match="valence_steps"):
+        generate(1, model=model, steps=1, valence_steps=-1, progress=False)
