@@ -136,3 +136,20 @@ def test_generate_with_valence_guidance():
         generate(1, model=tiny_model(), steps=1, valence_steps=3, progress=False)
     with pytest.raises(ValueError, match="valence_steps"):
         generate(1, model=model, steps=1, valence_steps=-1, progress=False)
+
+
+def test_cli_valence_steps(tmp_path, capsys):
+    from unite_mol.__main__ import main
+    from unite_mol.generation import save_model
+    from unite_mol.io import read
+
+    save_model(tmp_path / "headed", headed_model())
+    save_model(tmp_path / "plain", tiny_model())
+    out = tmp_path / "v.sdf"
+    assert main(["generate", "--n", "2", "--model", str(tmp_path / "headed"), "--steps", "2", "--num-atoms", "6",
+                 "--valence-steps", "3", "--out", str(out)]) == 0
+    assert len(read(out)) == 2
+    bad = tmp_path / "never.sdf"
+    assert main(["generate", "--n", "2", "--model", str(tmp_path / "plain"), "--steps", "2",
+                 "--valence-steps", "3", "--out", str(bad)]) == 2
+    assert "bond head" in capsys.readouterr().err and not bad.exists()

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autoguidance by a weaker model of the same latent space: none (default), auto (the "
                         "shipped guide for the shipped model), or a model path")
     g.add_argument("--guidance", type=float, default=None, help="guidance strength (default: 2 with a guide)")
+    g.add_argument("--valence-steps", type=int, default=None,
+                   help="valence guidance: up to this many latent steps per molecule toward bonds (the model's "
+                        "own bond head) that give every atom its valence; 0 = off (default: generate()'s)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--formula", default=None,
                    help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
@@ -59,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
     from unite_mol.generation import (check_guidance, check_sampling_args, formula_composition, generate, load_model,
-                                      progress_callback, resolve_guide, resolve_noise_level)
+                                      progress_callback, resolve_guide, resolve_noise_level,
+                                      resolve_valence_steps)
     from unite_mol.runtime import pick_device
 
     bonds = None if args.bonds == "none" else args.bonds
@@ -72,7 +76,8 @@ def _generate(args: argparse.Namespace) -> int:
         check_sampling_args(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps,
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
                             precision=args.precision, min_n=1, temperature=args.temperature,
-                            noise_level=args.noise_level, formula=args.formula)
+                            noise_level=args.noise_level, formula=args.formula,
+                            valence_steps=args.valence_steps)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
@@ -80,6 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
         if args.formula is not None:   # fits this model: checked before the output file is opened
             formula_composition(model, args.formula)
         guide, guidance, interval = resolve_guide(model, guide_arg, args.guidance, None, device)  # loaded once
+        resolve_valence_steps(model, args.valence_steps)   # a model without a bond head: before the file opens
         if bonds == "model" and not model.adapter.config.bond_head:
             raise ValueError("--bonds model needs a model with a bond head; this one has none (use auto or a "
                              "perception method)")
@@ -94,7 +100,8 @@ def _generate(args: argparse.Namespace) -> int:
                                   bonds=bonds, device=device, precision=args.precision, first_index=start,
                                   progress=update or False, temperature=args.temperature,
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
-                                  guidance_interval=interval, formula=args.formula):
+                                  guidance_interval=interval, formula=args.formula,
+                                  valence_steps=args.valence_steps):
                     written += 1
                     yield m
 
