@@ -55,9 +55,10 @@ def test_shipped_model_generates_molecules():
     assert len(mols) == 8 and all(m.bonds is not None for m in mols)
     assert mols[0].to_rdkit(sanitize=False).GetNumAtoms() == mols[0].num_atoms
     # guide="auto" guides the shipped model by the shipped guide, which denoises the same latent space
-    assert "guidance" not in mols[0].properties["sampler"]
+    assert "guidance 2" not in mols[0].properties["sampler"]
     guided = generate(8, seed=0, steps=10, guide="auto")
-    assert guided[0].properties["sampler"].endswith("guidance 2 for t in [0.5, 1)")
+    assert "guidance 2 for t in [0.5, 1)" in guided[0].properties["sampler"]
+    assert guided[0].properties["sampler"].endswith("valence guidance 10 steps")   # on by default: a bond head
     assert any(a.positions.shape != b.positions.shape or not np.allclose(a.positions, b.positions)
                for a, b in zip(mols, guided))
 

@@ -64,8 +64,10 @@ DEFAULT_GUIDANCE_INTERVAL = (0.5, 1.0)
 VALENCE_LR = 0.03
 VALENCE_ANCHOR = 0.1
 VALENCE_TOL = 0.001
-#: valence guidance steps per molecule by default (a model with a bond head)
-DEFAULT_VALENCE_STEPS = 0
+#: valence guidance steps per molecule by default (a model with a bond head): on the shipped model, 1,000
+#: samples, two seeds (``benchmarks/qm9/valence``), EDM molecule stability 43.6 / 41.1 vs 33.6 / 32.4 % off,
+#: valid+connected 69.4 / 69.0 vs 62.7 / 64.4 %; 20 steps add 1-2 points at twice the extra time
+DEFAULT_VALENCE_STEPS = 10
 
 
 def resolve_valence_steps(model: UniteModel, valence_steps: int | None) -> int:
