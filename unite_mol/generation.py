@@ -201,7 +201,7 @@ def _check_int(name: str, value: Any, low: int) -> None:
 def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
                         temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None,
-                        valence_steps: int | None = None) -> None:
+                        valence_steps: int | None = None, valence_from: float = 1.0) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
     whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
@@ -219,6 +219,8 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     _check_int("first_index", first_index, 0)
     if valence_steps is not None:
         _check_int("valence_steps", valence_steps, 0)
+    if not isinstance(valence_from, numbers.Real) or isinstance(valence_from, bool) or not 0.0 <= valence_from <= 1.0:
+        raise ValueError(f"valence_from must be a time in [0, 1], got {valence_from!r}")
     check_sampler(method, noise_level)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not np.isfinite(temperature) \
             or temperature <= 0:
@@ -376,7 +378,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      noise_level: float | None = None, estimate_guidance: float = 1.0,
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
-                     valence_steps: int | None = None,
+                     valence_steps: int | None = None, valence_from: float = 1.0,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -408,7 +410,9 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     atoms, instead of a composition drawn from the training data's; not with ``num_atoms``.
 
     ``valence_steps`` (a model with a bond head): after the sampler, up to this many steps of
-    :func:`valence_guidance` per molecule (``None``: :func:`resolve_valence_steps`; 0: off).
+    :func:`valence_guidance` per molecule (``None``: :func:`resolve_valence_steps`; 0: off); with
+    ``valence_from < 1`` also on every clean-latent prediction of the sampler at times ``t >= valence_from``
+    (the next step then denoises from the guided estimate, which becomes its self-conditioning estimate too).
 
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
@@ -417,7 +421,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps)
+                        valence_steps=valence_steps, valence_from=valence_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     valence_steps = resolve_valence_steps(model, valence_steps)
     cfg: MoleculeConfig = model.adapter.config
@@ -477,8 +481,19 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                     fresh[r, : counts[i]] = torch.randn(counts[i], d, generator=gens[i])
                 return fresh.to(like.device)
 
+            told = ids if "slot_vec" in conds else None     # else the decoder's element choice, when needed
+
+            def refine(x: torch.Tensor, t: torch.Tensor, mask=mask, told=told) -> torch.Tensor:
+                if float(t.reshape(-1)[0]) < valence_from:
+                    return x
+                with torch.autocast(device.type, enabled=False):
+                    x32 = x.float()
+                    elems = told if told is not None else model.decode(x32, mask)["logits"].argmax(-1)
+                    return valence_guidance(model, x32, mask, elems, steps=valence_steps).to(x.dtype)
+
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
+                                                  refine=refine if valence_steps and valence_from < 1 else None,
                                                   **conds)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
@@ -487,8 +502,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                             shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
             if valence_steps:   # the elements the atoms will have: told, or the decoder's choice
-                told = ids if "slot_vec" in conds else model.decode(z1, mask)["logits"].argmax(-1)
-                z1 = valence_guidance(model, z1, mask, told, steps=valence_steps)
+                elems = told if told is not None else model.decode(z1, mask)["logits"].argmax(-1)
+                z1 = valence_guidance(model, z1, mask, elems, steps=valence_steps)
             dec = model.decode(z1, mask)
             # atoms told their element keep it; otherwise the decoder's element head decides
             decoded = model.adapter.to_arrays(dec, mask, ids=ids if "slot_vec" in conds else None)
@@ -512,7 +527,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              noise_level: float | None = None, time_shift: float = 1.0, estimate_guidance: float = 1.0,
              estimate_from: str = "previous", guide: UniteModel | str | Path | None = None,
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
-             formula: str | None = None, valence_steps: int | None = None) -> list[Molecule]:
+             formula: str | None = None, valence_steps: int | None = None,
+             valence_from: float = 1.0) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -550,7 +566,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         valence_steps: valence guidance (a model with a bond head): after sampling, each molecule's latent
             moves by up to this many gradient steps until the model's own bond head gives every atom its
             valence (:func:`valence_guidance`; coordinates still come from the decoder). ``None``:
-            :data:`DEFAULT_VALENCE_STEPS` with a bond head, else 0 (off).
+            :data:`DEFAULT_VALENCE_STEPS` with a bond head, else 0 (off). ``valence_from < 1``: also on the
+            sampler's predictions at times ``t >= valence_from`` (see :func:`generate_samples`).
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -596,7 +613,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps)
+                        valence_steps=valence_steps, valence_from=valence_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
@@ -643,7 +660,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         + (f", guidance {guidance:g}" if guide is not None else "") \
         + (f" for t in [{guidance_interval[0]:g}, {guidance_interval[1]:g})"
            if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "") \
-        + (f", valence guidance {valence_steps} steps" if valence_steps else "")
+        + (f", valence guidance {valence_steps} steps" if valence_steps else "") \
+        + (f" (also for t >= {valence_from:g})" if valence_steps and valence_from < 1 else "")
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
@@ -652,7 +670,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    estimate_guidance=estimate_guidance, estimate_from=estimate_from,
                                    guide=guide, guidance=guidance,
                                    guidance_interval=guidance_interval, formula=formula,
-                                   valence_steps=valence_steps)
+                                   valence_steps=valence_steps, valence_from=valence_from)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

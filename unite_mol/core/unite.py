@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -188,9 +188,11 @@ class UniteModel(nn.Module):
 
     def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
                           estimate_guidance: float = 1.0, estimate_from: str = "previous",
-                          cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None):
+                          cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
+                          refine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
         """``f(z_t, t) -> x`` for the samplers (every pass with ``cond``, ``cond_vec`` and ``slot_vec``). Make a
-        new one per trajectory.
+        new one per trajectory. ``refine(x, t) -> x``, when given, changes each prediction before it is
+        returned (and, for a GE that reads its estimate, before it becomes the next call's estimate).
 
         For a GE that reads its estimate, ``estimate_from`` says which estimate each call reads:
 
@@ -218,7 +220,9 @@ class UniteModel(nn.Module):
             if w != 1.0 or estimate_from != "previous":
                 raise ValueError(f"estimate_guidance={w:g} / estimate_from={estimate_from!r} need a GE that reads its "
                                  "estimate (self-conditioning or pair features); this one does not")
-            return lambda z, t: self.denoise(z, t, mask, cond, **kw)
+            if refine is None:
+                return lambda z, t: self.denoise(z, t, mask, cond, **kw)
+            return lambda z, t: refine(self.denoise(z, t, mask, cond, **kw), t)
         last: list[torch.Tensor | None] = [None]
 
         def f(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -235,6 +239,8 @@ class UniteModel(nn.Module):
                 if blind is None:
                     blind = self.denoise(z, t, mask, cond, **kw)
                 x = blind + w * (x - blind)
+            if refine is not None:
+                x = refine(x, t)
             last[0] = x
             return x
 
