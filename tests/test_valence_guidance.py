@@ -153,3 +153,37 @@ def test_cli_valence_steps(tmp_path, capsys):
     assert main(["generate", "--n", "2", "--model", str(tmp_path / "plain"), "--steps", "2",
                  "--valence-steps", "3", "--out", str(bad)]) == 2
     assert "bond head" in capsys.readouterr().err and not bad.exists()
+
+
+def test_refined_prediction_is_the_next_estimate():
+    from helpers import conditioned_model
+
+    model = conditioned_model("slot_features")
+    z, mask, _ = random_latents(model, [5, 7])
+    t = torch.full((2,), 0.5)
+    seen = []
+
+    def refine(x, tt):
+        seen.append(float(tt[0]))
+        return x * 0.5
+    f = model.sampling_denoiser(mask, refine=refine)
+    with torch.no_grad():
+        first = f(z, t)
+        second = f(z, t)
+        plain = model.denoise(z, t, mask)
+        expected = model.denoise(z, t, mask, estimate=first) * 0.5
+    assert seen == [0.5, 0.5]
+    assert torch.allclose(first, plain * 0.5, atol=1e-6)       # the returned prediction is the refined one
+    assert torch.allclose(second, expected, atol=1e-6)         # and the next call reads it as its estimate
+
+
+def test_valence_guidance_during_sampling():
+    model = headed_model()
+    kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, progress=False)
+    end = generate(2, **kw)
+    during = generate(2, valence_from=0.5, **kw)
+    assert during[0].properties["sampler"].endswith("valence guidance 3 steps (also for t >= 0.5)")
+    assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="valence_from"):
+            generate(1, model=model, steps=1, valence_from=bad, progress=False)
