@@ -344,11 +344,27 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     """
     z0 = z.detach().float()
     z = z0.clone()
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:            # gradients to the latents only (about 10 % faster); restored below
+        p.requires_grad_(False)
+    try:
+        return _valence_steps(model, z0, z, mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol)
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _valence_steps(model: UniteModel, z0: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
+                   steps: int, lr: float, anchor: float, tol: float) -> torch.Tensor:
     b = z.shape[0]
     m1, m2 = torch.zeros_like(z), torch.zeros_like(z)
     count = torch.zeros(b, 1, 1, device=z.device)
     active = torch.ones(b, dtype=torch.bool, device=z.device)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
+    if steps:   # molecules already valid and confident stop here, at the price of a forward pass only
+        with torch.no_grad():
+            energy, valid = model.adapter.valence_error(model.decode(z, mask), ids, mask)
+        active &= ~(valid & (energy < tol))
     for _ in range(steps):
         idx = active.nonzero().squeeze(1)
         if idx.numel() == 0:
