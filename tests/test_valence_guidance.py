@@ -147,7 +147,7 @@ def test_cli_valence_steps(tmp_path, capsys):
     save_model(tmp_path / "plain", tiny_model())
     out = tmp_path / "v.sdf"
     assert main(["generate", "--n", "2", "--model", str(tmp_path / "headed"), "--steps", "2", "--num-atoms", "6",
-                 "--valence-steps", "3", "--out", str(out)]) == 0
+                 "--valence-steps", "3", "--valence-from", "0.5", "--out", str(out)]) == 0
     assert len(read(out)) == 2
     bad = tmp_path / "never.sdf"
     assert main(["generate", "--n", "2", "--model", str(tmp_path / "plain"), "--steps", "2",

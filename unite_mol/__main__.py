@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valence-steps", type=int, default=None,
                    help="valence guidance: up to this many latent steps per molecule toward bonds (the model's "
                         "own bond head) that give every atom its valence; 0 = off (default: generate()'s)")
+    g.add_argument("--valence-from", type=float, default=1.0,
+                   help="also guide the sampler's predictions at times t >= this (1 = only the finished latent)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--formula", default=None,
                    help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
@@ -77,7 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
                             precision=args.precision, min_n=1, temperature=args.temperature,
                             noise_level=args.noise_level, formula=args.formula,
-                            valence_steps=args.valence_steps)
+                            valence_steps=args.valence_steps, valence_from=args.valence_from)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
@@ -101,7 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
                                   progress=update or False, temperature=args.temperature,
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
                                   guidance_interval=interval, formula=args.formula,
-                                  valence_steps=args.valence_steps):
+                                  valence_steps=args.valence_steps, valence_from=args.valence_from):
                     written += 1
                     yield m
 
