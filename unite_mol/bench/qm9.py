@@ -124,14 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"entry": f"QM9 test data ({'all' if n_data is None else n_data})", **data_row(n_data, reference)})
 
     if args.checkpoint or pr.name == "pretrained":
-        from unite_mol.generation import load_model
+        from unite_mol.generation import load_model, resolve_valence_steps
 
         model = load_model(args.checkpoint)
         name = (Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)") + conditioning_label(model)
         print(f"[bench qm9] {name}: reconstruction on {pr.recon} test molecules", flush=True)
         row = {"entry": name, **reconstruction_eval(model, pr.recon, seed=args.seed)}
-        print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler)",
-              flush=True)
+        valence = resolve_valence_steps(model, None)
+        configs["sampler"]["valence_steps"] = valence
+        print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler"
+              f"{f', valence guidance {valence} steps' if valence else ''})", flush=True)
         gen, _ = generation_eval(model, pr.samples, pr.steps, reference, seed=args.seed)
         row.update(gen)
         row["params"] = int(sum(p.numel() for p in model.parameters()))
