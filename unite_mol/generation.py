@@ -335,8 +335,8 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
 
     Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on the decoder's valence energy
     (:meth:`MoleculeAdapter.valence_error`) plus ``anchor`` times the squared distance to the sampled latent;
-    a molecule stops as soon as its most likely bonds are valence-valid (so a valid sample is returned as it
-    was drawn). Only the latents move: coordinates and elements still come from the decoder, nothing from a
+    a molecule stops as soon as its most likely bonds are valence-valid and its energy is below ``tol`` (so a
+    valid sample is returned as it was drawn). Only the latents move: coordinates and elements still come from the decoder, nothing from a
     force field or the data. Each molecule's path depends on its own latent alone (its loss is a sum over
     its atoms and Adam works element by element), not on what else is in the batch.
 
@@ -344,19 +344,19 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     ids.  -> (B, N, d) float32
     """
     z0 = z.detach().float()
-    z = z0.clone()
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:            # gradients to the latents only (about 10 % faster); restored below
         p.requires_grad_(False)
     try:
-        return _valence_steps(model, z0, z, mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol)
+        return _valence_steps(model, z0, mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol)
     finally:
         for p in params:
             p.requires_grad_(True)
 
 
-def _valence_steps(model: UniteModel, z0: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
+def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
                    steps: int, lr: float, anchor: float, tol: float) -> torch.Tensor:
+    z = z0.clone()
     b = z.shape[0]
     m1, m2 = torch.zeros_like(z), torch.zeros_like(z)
     count = torch.zeros(b, 1, 1, device=z.device)
@@ -500,13 +500,15 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
 
             told = ids if "slot_vec" in conds else None     # else the decoder's element choice, when needed
 
-            def refine(x: torch.Tensor, t: torch.Tensor, mask=mask, told=told) -> torch.Tensor:
-                if float(t.reshape(-1)[0]) < valence_from:
-                    return x
+            def valence(x: torch.Tensor, mask=mask, told=told) -> torch.Tensor:
+                """Valence guidance of clean latents x, in float32 whatever autocast is on."""
                 with torch.autocast(device.type, enabled=False):
                     x32 = x.float()
                     elems = told if told is not None else model.decode(x32, mask)["logits"].argmax(-1)
                     return valence_guidance(model, x32, mask, elems, steps=valence_steps).to(x.dtype)
+
+            def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return x if float(t.reshape(-1)[0]) < valence_from else valence(x)
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
@@ -518,9 +520,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 z1 = sample(denoise, z, steps=steps, method=method,
                             shift=time_shift, noise_level=noise_level, step_noise=step_noise)
             z1 = z1.float()
-            if valence_steps:   # the elements the atoms will have: told, or the decoder's choice
-                elems = told if told is not None else model.decode(z1, mask)["logits"].argmax(-1)
-                z1 = valence_guidance(model, z1, mask, elems, steps=valence_steps)
+            if valence_steps:
+                z1 = valence(z1)
             dec = model.decode(z1, mask)
             # atoms told their element keep it; otherwise the decoder's element head decides
             decoded = model.adapter.to_arrays(dec, mask, ids=ids if "slot_vec" in conds else None)
