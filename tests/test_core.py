@@ -1,5 +1,7 @@
 """The domain-agnostic core: configs, gradients and stop-gradient, sharing, masking, samplers."""
 
+import threading
+
 import pytest
 import torch
 
@@ -220,3 +222,34 @@ def test_guidance_acts_only_inside_its_interval_and_skips_the_guide_elsewhere():
     for bad in [(0.5, 0.5), (-0.1, 0.5), (0.2, 1.1)]:
         with pytest.raises(ValueError, match="interval"):
             guided(strong, weak, 2.0, interval=bad)
+
+
+def test_run_batches_runs_every_batch_and_reraises():
+    from unite_mol.runtime import batch_workers, run_batches
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert batch_workers(cpu, 8, threads=2) == (2, 1) and batch_workers(cpu, 3, threads=16) == (3, 5)
+    assert batch_workers(cpu, 1, threads=2) == (1, 2) and batch_workers(gpu, 8, threads=2) == (1, 2)
+    assert batch_workers(cpu, 8, threads=1) == (1, 1)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        seen, lock = [], threading.Lock()
+
+        def fn(s):
+            with lock:
+                seen.append((s, torch.get_num_threads()))
+
+        run_batches(fn, range(5), cpu)
+        assert sorted(s for s, _ in seen) == list(range(5)) and {k for _, k in seen} == {1}
+        assert torch.get_num_threads() == 2
+
+        def boom(s):
+            if s == 3:
+                raise ValueError("batch 3 failed")
+
+        with pytest.raises(ValueError, match="batch 3 failed"):
+            run_batches(boom, range(5), cpu)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
