@@ -58,7 +58,8 @@ def test_shipped_model_generates_molecules():
     assert "guidance 2" not in mols[0].properties["sampler"]
     guided = generate(8, seed=0, steps=10, guide="auto")
     assert "guidance 2 for t in [0.5, 1)" in guided[0].properties["sampler"]
-    assert guided[0].properties["sampler"].endswith("valence guidance 8 steps")   # on by default: a bond head
+    assert guided[0].properties["sampler"].endswith("valence guidance 4 steps, one valence step per prediction for "
+                                                   "t >= 0.9")   # on by default: a bond head
     assert any(a.positions.shape != b.positions.shape or not np.allclose(a.positions, b.positions)
                for a, b in zip(mols, guided))
 

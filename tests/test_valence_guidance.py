@@ -10,7 +10,7 @@ import torch
 
 from helpers import tiny_model
 from unite_mol import generate
-from unite_mol.generation import build_model, generate_samples, valence_guidance
+from unite_mol.generation import build_model, generate_samples, valence_guidance, valence_nudge
 from unite_mol.refiner import BOND_CLASSES
 
 BIG = 30.0
@@ -121,6 +121,40 @@ def test_guidance_of_a_molecule_does_not_depend_on_its_batch():
     assert torch.allclose(together[1, :6], alone[0], atol=1e-5)
 
 
+def test_nudge_is_one_bounded_step_down_the_energy_for_invalid_molecules_only():
+    model = headed_model()
+    z, mask, ids = random_latents(model, [9, 6, 12], seed=2)
+    with torch.no_grad():
+        before, _ = model.adapter.valence_error(model.decode(z, mask), ids, mask)
+    small = valence_nudge(model, z, mask, ids, step=1e-3)
+    with torch.no_grad():
+        after, _ = model.adapter.valence_error(model.decode(small, mask), ids, mask)
+    assert (after < before).all(), (before, after)                 # a small step goes downhill
+    moved = valence_nudge(model, z, mask, ids, step=0.1)
+    assert torch.equal(moved[~mask], z[~mask])                      # padding untouched
+    assert (moved - z).abs().max() <= 0.1 + 1e-6                    # no channel moves more than the step
+    sign = valence_nudge(model, z, mask, ids, step=0.1, softness=0.0)
+    assert torch.allclose((sign - z)[mask].abs(), torch.full_like(z[mask], 0.1), atol=1e-6)   # softness 0: sign step
+    assert (moved - z)[mask].abs().mean() < (sign - z)[mask].abs().mean()    # softness shrinks small-gradient moves
+    alone = valence_nudge(model, z[1:2, :6], mask[1:2, :6], ids[1:2, :6], step=0.1)
+    assert torch.allclose(moved[1, :6], alone[0], atol=1e-6)        # per molecule, not per batch
+    assert not any(p.grad is not None for p in model.parameters()) and all(p.requires_grad for p in model.parameters())
+
+
+def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
+    model = headed_model()
+    z, mask, ids = random_latents(model, [9, 6], seed=3)
+    real = model.adapter.valence_error
+
+    def first_is_valid(out, ids_, mask_):
+        energy, valid = real(out, ids_, mask_)
+        return energy * torch.tensor([0.0, 1.0]), torch.tensor([True, False])
+
+    monkeypatch.setattr(model.adapter, "valence_error", first_is_valid)
+    moved = valence_nudge(model, z, mask, ids)
+    assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
+
+
 def test_generate_with_valence_guidance():
     model = headed_model()
     plain = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=0, progress=False)
@@ -180,10 +214,29 @@ def test_refined_prediction_is_the_next_estimate():
 def test_valence_guidance_during_sampling():
     model = headed_model()
     kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, progress=False)
-    end = generate(2, **kw)
+    end = generate(2, valence_from=1.0, **kw)
     during = generate(2, valence_from=0.5, **kw)
-    assert during[0].properties["sampler"].endswith("valence guidance 3 steps (also for t >= 0.5)")
+    assert during[0].properties["sampler"].endswith("valence guidance 3 steps, one valence step per prediction "
+                                                     "for t >= 0.5")
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="valence_from"):
             generate(1, model=model, steps=1, valence_from=bad, progress=False)
+
+
+def test_parallel_batches_give_the_same_molecules_as_one_thread():
+    """Two threads run two batches side by side, one thread each: the same numbers as one thread doing
+    them in turn (each batch's arithmetic is the same), with and without guidance during sampling."""
+    model = headed_model()
+    kw = dict(seed=5, steps=3, batch_size=2, precision="fp32", valence_steps=2, valence_from=0.5)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = generate_samples(model, 7, **kw)
+        torch.set_num_threads(2)
+        two = generate_samples(model, 7, **kw)
+        assert torch.get_num_threads() == 2      # restored after the workers
+    finally:
+        torch.set_num_threads(before)
+    for (za, xa, ba), (zb, xb, bb) in zip(one, two):
+        assert np.array_equal(za, zb) and np.array_equal(xa, xb) and np.array_equal(ba, bb)

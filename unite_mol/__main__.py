@@ -41,15 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valence-steps", type=int, default=None,
                    help="valence guidance: up to this many latent steps per molecule toward bonds (the model's "
                         "own bond head) that give every atom its valence; 0 = off (default: generate()'s)")
-    g.add_argument("--valence-from", type=float, default=1.0,
-                   help="also guide the sampler's predictions at times t >= this (1 = only the finished latent)")
+    g.add_argument("--valence-from", type=float, default=0.9,
+                   help="one valence step on each of the sampler's predictions at times t >= this (1 = only the "
+                        "finished latent is guided; default: generate()'s)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--formula", default=None,
                    help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
                         "default: drawn from the training data)")
     g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
                    help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
-    g.add_argument("--batch-size", type=int, default=256, help="molecules integrated together")
+    g.add_argument("--batch-size", type=int, default=128, help="molecules integrated together (batches run side by side on a CPU)")
     g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="denoiser precision; only fp32 makes molecules independent of --batch-size")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
