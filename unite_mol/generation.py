@@ -357,9 +357,10 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on the decoder's valence energy
     (:meth:`MoleculeAdapter.valence_error`) plus ``anchor`` times the squared distance to the sampled latent;
     a molecule stops as soon as its most likely bonds are valence-valid and its energy is below ``tol`` (so a
-    valid sample is returned as it was drawn). Only the latents move: coordinates and elements still come from the decoder, nothing from a
-    force field or the data. Each molecule's path depends on its own latent alone (its loss is a sum over
-    its atoms and Adam works element by element), not on what else is in the batch.
+    valid sample is returned as it was drawn). Only the latents move: coordinates and elements still come
+    from the decoder, nothing from a force field or the data. Each molecule's path depends on its own latent
+    alone (its loss is a sum over its atoms and Adam works element by element), not on what else is in the
+    batch. The validity check is made on each step's forward pass (no separate pass first).
 
     z (B, N, d) clean latents, mask (B, N) with each molecule's atoms in its first slots, ids (B, N) element
     ids.  -> (B, N, d) float32
@@ -528,11 +529,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     update, bar = progress_callback(progress, n)
     lock = threading.Lock()
 
-    def run_batch(s: int) -> None:
-        with torch.no_grad():
-            _run_batch(s)
-
-    def _run_batch(s: int) -> None:
+    @torch.no_grad()
+    def run_batch(s: int) -> None:     # one batch of molecules order[s: s + batch_size], start to finish
         idx = order[s: s + batch_size]
         width = max(counts[i] for i in idx)
         z = torch.zeros(len(idx), width, d)
@@ -600,7 +598,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
 
 
 def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None, steps: int = DEFAULT_STEPS,
-             method: str = DEFAULT_METHOD, model: UniteModel | str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+             method: str = DEFAULT_METHOD, model: UniteModel | str | Path | None = None,
+             batch_size: int = DEFAULT_BATCH_SIZE,
              bonds: str | None = "auto", device: str | torch.device = "auto",
              precision: str = "auto", relax: bool = False, first_index: int = 0,
              progress: bool | Callable[[int], None] = True, valid_only: bool = False,
@@ -656,7 +655,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
             what was used (``"bf16"`` or ``"fp32"``).
         model: a loaded model, a path to one, or ``None`` for the shipped pretrained QM9 model.
-        batch_size: molecules integrated together (>= 1).
+        batch_size: molecules integrated together (>= 1); on a CPU the batches run side by side, one per
+            torch thread.
         bonds: ``"model"`` (the bond orders the model's bond head predicts), a perception method applied
             to the generated 3D coordinates (``"openbabel"``, ``"rdkit"``, ``"edm"``), ``"auto"`` (the
             model's own bonds when it has a bond head, else Open Babel) or ``None`` for atoms only.
