@@ -580,7 +580,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
             z1 = guided_latents(partial(valence_guidance, steps=valence_steps), z1)
         dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
-        decoded = model.adapter.to_arrays(dec, mask, ids=ids if "slot_vec" in conds else None)
+        decoded = model.adapter.to_arrays(dec, mask, ids=told)
         bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)
         for r, i in enumerate(idx):
             out[i] = (*decoded[r], bonds[r])
