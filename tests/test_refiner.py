@@ -73,6 +73,23 @@ def test_refiner_leaks_nothing_through_padding():
     assert torch.allclose(logits2[pm], logits[pm], atol=1e-5)
 
 
+def test_refiner_gradients_stop_at_padding_and_its_basis_is_the_gaussian():
+    ref = random_refiner()
+    h, x, mask = inputs()
+    h.requires_grad_(True)
+    x.requires_grad_(True)
+    y, logits = ref(h, x, mask)
+    (y.pow(2).sum() + logits.sin().sum()).backward()
+    assert torch.isfinite(h.grad).all() and torch.isfinite(x.grad).all()
+    assert (h.grad[~mask] == 0).all() and (x.grad[~mask] == 0).all() and (x.grad[mask] != 0).any()
+    # the basis is exp(-gamma (d - c)^2) to float32's range, far tails (clamped below 2e-35) included
+    xx = torch.randn(2, 9, 3) * 3.0
+    rbf, _, _ = ref.geometry(xx, pair_mask(torch.ones(2, 9, dtype=torch.bool)))
+    d = (xx[:, :, None] - xx[:, None]).pow(2).sum(-1).add(1e-12).sqrt()
+    exact = torch.exp(-ref.gamma * (d.double().unsqueeze(-1) - ref.centres.double()).pow(2))
+    assert torch.allclose(rbf.double(), exact, rtol=1e-5, atol=1e-34)
+
+
 def test_bond_logits_are_symmetric_and_bond_rows_read_the_upper_triangle():
     ref = random_refiner()
     h, x, mask = inputs()

