@@ -3,6 +3,7 @@ lowers it (only latents move, molecule by molecule, padding untouched, off by de
 without a bond head)."""
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -108,19 +109,25 @@ def test_bond_length_energy_on_hand_made_geometries():
     assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) < 1e-8
     pos[1] *= 1.25 / 1.09          # one C-H at 1.25 A: 0.08 A beyond 1.19 - 0.02, in (0.1 A)^2 units
     assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) == pytest.approx(0.64, abs=1e-4)
-    # C=O at 1.21 A: right for a double bond (1.16 + 0.02 .. 1.25 - 0.02), 0.06 A short of a single one
-    ids, mask = element_ids(model, [6, 8])
-    co = [[0, 0, 0], [1.21, 0, 0]]
-    assert float(ad.bond_length_error(length_out(model, co, [(0, 1, 2)]), ids, mask)) < 1e-8
-    assert float(ad.bond_length_error(length_out(model, co, [(0, 1, 1)]), ids, mask)) == pytest.approx(0.36, abs=1e-4)
-    # two unbonded hydrogens 0.80 A apart: 0.06 A inside the single-bond threshold (0.84 + 0.02)
-    ids, mask = element_ids(model, [1, 1])
-    assert float(ad.bond_length_error(length_out(model, [[0, 0, 0], [0.8, 0, 0]], []), ids, mask)) == \
+    # formaldehyde's C=O at 1.21 A: right for a double bond (1.16 + 0.02 .. 1.25 - 0.02), 0.06 A short of a
+    # single one (ungated: with a single C-O the carbon lacks valence, and the gate would leave the pair free)
+    ids, mask = element_ids(model, [6, 8, 1, 1])
+    h2co = [[0, 0, 0], [1.21, 0, 0], [-0.55, 0.94, 0], [-0.55, -0.94, 0]]
+    bonds = [(0, 2, 1), (0, 3, 1)]
+    assert float(ad.bond_length_error(length_out(model, h2co, bonds + [(0, 1, 2)]), ids, mask)) < 1e-8
+    single = length_out(model, h2co, bonds + [(0, 1, 1)])
+    assert float(ad.bond_length_error(single, ids, mask, gate=False)) == pytest.approx(0.36, abs=1e-4)
+    assert float(ad.bond_length_error(single, ids, mask)) == 0.0
+    # two H2 molecules, unbonded hydrogens 0.80 A apart: 0.06 A inside the single-bond threshold (0.84 + 0.02)
+    ids, mask = element_ids(model, [1, 1, 1, 1])
+    line = [[0, 0, 0], [0.74, 0, 0], [1.54, 0, 0], [2.28, 0, 0]]
+    assert float(ad.bond_length_error(length_out(model, line, [(0, 1, 1), (2, 3, 1)]), ids, mask)) == \
         pytest.approx(0.36, abs=1e-4)
     # an order the tables lack for the pair (H=H double) asks nothing, and stays differentiable
+    ids, mask = element_ids(model, [1, 1])
     out = length_out(model, [[0, 0, 0], [0.8, 0, 0]], [(0, 1, 2)])
     out["coords"].requires_grad_(True)
-    energy = ad.bond_length_error(out, ids, mask)
+    energy = ad.bond_length_error(out, ids, mask, gate=False)
     (grad,) = torch.autograd.grad(energy.sum(), out["coords"])
     assert float(energy.detach()) == 0.0 and torch.isfinite(grad).all()
     with pytest.raises(ValueError, match="bond head"):
@@ -140,12 +147,30 @@ def test_bond_length_energy_is_zero_where_the_edm_rule_reads_the_head_bonds_back
         bonds = [(i, j, int(orders[i, j])) for i in range(7) for j in range(i + 1, 7) if orders[i, j]]
         ids, mask = element_ids(model, numbers.tolist())
         out = length_out(model, pos, bonds)
-        assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0)) == pytest.approx(0.0, abs=1e-6)
+        assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0, gate=False)) == \
+            pytest.approx(0.0, abs=1e-6)
         if bonds:    # the head forgets the first bond: the pair is now too close for "no bond"
             seen += 1
             out = length_out(model, pos, bonds[1:])
-            assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0)) > 0
+            assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0, gate=False)) > 0
     assert seen >= 10
+
+
+def test_bond_length_energy_asks_only_between_atoms_whose_head_valence_is_right():
+    model = headed_model()
+    ad = model.adapter
+    # ethane's C-C stretched to 1.80 A; the head also gives one hydrogen a second bond, to the far carbon
+    tet = 1.09 * TETRA
+    pos = np.vstack([[0, 0, 0], [1.8, 0, 0], tet[1:] * [1, 1, 1], -tet[1:] + [1.8, 0, 0]])
+    ids, mask = element_ids(model, [6, 6, 1, 1, 1, 1, 1, 1])
+    ethane = [(0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1), (1, 5, 1), (1, 6, 1), (1, 7, 1)]
+    stretched = (1.80 - 1.62) ** 2 / 0.01
+    assert float(ad.bond_length_error(length_out(model, pos, ethane), ids, mask)) == pytest.approx(stretched, abs=1e-3)
+    # H2 now has two bonds and carbon 1 five: pairs touching either ask nothing, C0's C-H bonds still ask
+    wrong = ethane + [(1, 2, 1)]
+    gated = float(ad.bond_length_error(length_out(model, pos, wrong), ids, mask))
+    full = float(ad.bond_length_error(length_out(model, pos, wrong), ids, mask, gate=False))
+    assert gated == pytest.approx(0.0, abs=1e-6) and full > stretched
 
 
 def test_bond_length_energy_ignores_padding_and_atom_order():
@@ -241,7 +266,8 @@ def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
     monkeypatch.setattr(model.adapter, "bond_length_error", first_fits)
     moved = valence_nudge(model, z, mask, ids)
     assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
-    monkeypatch.setattr(model.adapter, "bond_length_error", lengths)   # its distances do not: it moves
+    ungated = partial(lengths, gate=False)      # (this untrained head gives no atom its valence: no gate)
+    monkeypatch.setattr(model.adapter, "bond_length_error", ungated)   # its distances do not fit: it moves
     assert not torch.equal(valence_nudge(model, z, mask, ids)[0], z[0])
 
 
@@ -314,8 +340,10 @@ def test_valence_guidance_during_sampling():
             generate(1, model=model, steps=1, valence_from=bad, progress=False)
 
 
-def test_bond_length_term_in_guidance():
+def test_bond_length_term_in_guidance(monkeypatch):
     model = headed_model()
+    # this untrained head gives no atom its valence, so the gated term would ask nothing: ungated here
+    monkeypatch.setattr(model.adapter, "bond_length_error", partial(model.adapter.bond_length_error, gate=False))
     kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, valence_from=0.5, progress=False)
     plain = generate(2, valence_lengths=0.0, **kw)
     lengths = generate(2, valence_lengths=1.0, **kw)
