@@ -333,7 +333,7 @@ def test_valence_guidance_during_sampling():
     end = generate(2, valence_from=1.0, **kw)
     during = generate(2, valence_from=0.5, **kw)
     assert during[0].properties["sampler"].endswith("valence guidance 3 steps, one valence step per prediction "
-                                                     "for t >= 0.5, bond-length weight 0.3")
+                                                     "for t >= 0.5, bond-length weight 10")
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="valence_from"):

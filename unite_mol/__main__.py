@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valence-from", type=float, default=0.9,
                    help="one valence step on each of the sampler's predictions at times t >= this (1 = only the "
                         "finished latent is guided; default: generate()'s)")
-    g.add_argument("--valence-lengths", type=float, default=0.3,
+    g.add_argument("--valence-lengths", type=float, default=10.0,
                    help="weight of valence guidance's bond-length term: decoded distances pulled to where EDM's "
                         "bond-length tables read the bond head's bonds back (0 = valences alone; default: "
                         "generate()'s)")
