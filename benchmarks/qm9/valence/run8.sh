@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Valence guidance round 8: a bond-length term in the guidance energy. 1,000 samples per arm, one torch thread
+# per arm, two arms at a time, seeds 0-2. What ran (2026-12-06, fourth sitting): the arms ran from snapshots of
+# the working tree; "ungated" arms = commit 083147f (generate(valence_lengths=W), margin = MoleculeAdapter
+# .bond_length_error's default 0.02 unless named); "gate-*" arms = 083147f + round8/experiment.patch with
+# GATE=mol (molecule gate), GATE=pair (pair gate, what e4929c8 made the code's behaviour) or GATE=pair GATE_OR=1
+# ("either" gate). At the final code only the pair gate exists; the commands below reproduce those rows
+# (the rest need the commit and patch above). "off" = valence_lengths=0 (the previous default).
+# Usage: SEED=0 bash benchmarks/qm9/valence/run8.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+export OMP_NUM_THREADS=1 UNITE_MOL_NO_PROGRESS=1
+M=unite_mol/pretrained/unite-qm9
+S=${SEED:-0}
+arm() { .venv/bin/python -m unite_mol.bench levers "$1=$M@valence_lengths=$2" --samples 1000 --recon 0 --seed "$S" \
+          --threads 1 --out "benchmarks/qm9/valence/round8/s$S-$1"; }
+arm off 0.0 & arm gate-pair-w0.3 0.3; wait
+arm gate-pair-w1 1.0 & arm gate-pair-w3 3.0; wait
+arm gate-pair-w10 10.0 & arm gate-pair-w30 30.0; wait
+.venv/bin/python benchmarks/qm9/valence/round8/plot.py
