@@ -271,6 +271,28 @@ def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
     assert not torch.equal(valence_nudge(model, z, mask, ids)[0], z[0])
 
 
+def test_molecules_whose_distances_fit_their_bonds_are_left(monkeypatch):
+    """Done = head-valid, confident and every pair inside EDM's own window: a bond-length misfit under the
+    margin's worth (LENGTHS_FIT) stops guidance, one above it does not."""
+    from unite_mol.generation import LENGTHS_FIT
+
+    model = headed_model()
+    z, mask, ids = random_latents(model, [9, 6], seed=3)
+    real = model.adapter.valence_error
+    monkeypatch.setattr(model.adapter, "valence_error",
+                        lambda out, i, m: (real(out, i, m)[0] * 0.0, torch.ones(len(m), dtype=torch.bool)))
+
+    def misfit(out, i, m):    # differentiable; the 9-atom molecule just under the fit, the 6-atom one over
+        size = torch.where(m.sum(1) == 9, 0.9, 1.1)
+        return size * LENGTHS_FIT + 1e-7 * out["coords"].float().pow(2).sum((1, 2))
+
+    monkeypatch.setattr(model.adapter, "bond_length_error", misfit)
+    moved = valence_nudge(model, z, mask, ids)
+    assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
+    guided = valence_guidance(model, z, mask, ids, steps=2)
+    assert torch.equal(guided[0], z[0]) and not torch.equal(guided[1], z[1])
+
+
 def test_generate_with_valence_guidance():
     model = headed_model()
     plain = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=0, progress=False)

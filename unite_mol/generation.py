@@ -44,7 +44,7 @@ from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import check_interval, check_sampler, guided, sample
 from unite_mol.core.unite import UniteModel, check_estimate_from
 from unite_mol.elements import parse_formula, symbol
-from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
+from unite_mol.molecular import BOND_LENGTH_MARGIN, MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 from unite_mol.model_files import load_model_files, save_model_files
 from unite_mol.refiner import charges_from_bonds
@@ -95,6 +95,9 @@ DEFAULT_VALENCE_FROM = 0.9
 #: and connected 94.7 / 58.8 / 75.2 % at 10 against 92.5 / 49.1 / 70.6 % without the term, at the same time;
 #: 0.3, 1 and 3 gave 0.1-0.4 points less atom stability, 30 no more than 10 (two seeds)
 DEFAULT_VALENCE_LENGTHS = 10.0
+#: a molecule's bond-length misfit below which guidance leaves it: (margin / 0.1 A)^2, i.e. every pair inside
+#: EDM's own window (the misfit is measured in windows shrunk by the margin)
+LENGTHS_FIT = (BOND_LENGTH_MARGIN / 0.1) ** 2
 
 
 def resolve_valence_steps(model: UniteModel, valence_steps: int | None) -> int:
@@ -365,9 +368,10 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     """Valence guidance: move finished latents so that the model's own bond head gives every atom its valence.
 
     Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on :func:`guidance_energy` (the bond head's
-    valence error, plus ``lengths`` times its bond-length term) plus ``anchor`` times the squared distance to the sampled latent;
-    a molecule stops as soon as its most likely bonds are valence-valid and its energy is below ``tol`` (so a
-    valid sample is returned as it was drawn). Only the latents move: coordinates and elements still come
+    valence error, plus ``lengths`` times its bond-length term) plus ``anchor`` times the squared distance to
+    the sampled latent; a molecule stops as soon as it is done (its most likely bonds are valence-valid, its
+    valence error is below ``tol`` and, with ``lengths``, its distances fit those bonds: :func:`guidance_energy`),
+    so a valid sample is returned as it was drawn. Only the latents move: coordinates and elements still come
     from the decoder, nothing from a force field or the data. Each molecule's path depends on its own latent
     alone (its loss is a sum over its atoms and Adam works element by element), not on what else is in the
     batch. The validity check is made on each step's forward pass (no separate pass first).
@@ -394,18 +398,25 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 def guidance_energy(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor,
-                    lengths: float = DEFAULT_VALENCE_LENGTHS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Valence guidance's energy per molecule and whether its bond head's graph is valence-valid, both (B,).
+                    lengths: float = DEFAULT_VALENCE_LENGTHS, tol: float = VALENCE_TOL
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Valence guidance's energy per molecule and whether the molecule is done, both (B,).
 
     The energy is the bond head's valence error (:meth:`MoleculeAdapter.valence_error`) plus ``lengths``
-    times the decoded distances' disagreement with the head's bonds under EDM's bond-length tables
-    (:meth:`MoleculeAdapter.bond_length_error`). One decoder pass, differentiable in ``z``.
+    times the decoded distances' misfit to the head's bonds under EDM's bond-length tables
+    (:meth:`MoleculeAdapter.bond_length_error`). Done: the head's most likely bonds give every atom its
+    valence, the valence error is below ``tol``, and (with ``lengths``) every pair is inside EDM's own window
+    (the misfit, measured in windows shrunk by the margin, is under the margin's worth). One decoder pass,
+    differentiable in ``z``.
     """
     out = model.decode(z, mask)
     energy, valid = model.adapter.valence_error(out, ids, mask)
+    done = valid & (energy.detach() < tol)
     if lengths:
-        energy = energy + lengths * model.adapter.bond_length_error(out, ids, mask)
-    return energy, valid
+        misfit = model.adapter.bond_length_error(out, ids, mask)
+        energy = energy + lengths * misfit
+        done = done & (misfit.detach() < LENGTHS_FIT)
+    return energy, done
 
 
 def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
@@ -423,10 +434,10 @@ def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids:
         width = int(mask[idx].sum(1).max())
         mi, zi = mask[idx, :width], z[idx, :width].clone().requires_grad_(True)
         with torch.enable_grad():
-            energy, valid = guidance_energy(model, zi, mi, ids[idx, :width], lengths)
+            energy, done = guidance_energy(model, zi, mi, ids[idx, :width], lengths, tol)
             loss = energy + anchor * ((zi - z0[idx, :width]).pow(2) * mi.unsqueeze(-1)).sum((1, 2))
             (grad,) = torch.autograd.grad(loss.sum(), zi)
-        done = valid & (energy.detach() < tol)     # valid and confident now: keep this latent
+        # done (valid, confident and, with the lengths term, drawn as bonded): keep this latent
         active[idx[done]] = False
         go, g = idx[~done], grad[~done]
         count[go] += 1
@@ -444,8 +455,8 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
                   tol: float = VALENCE_TOL, lengths: float = DEFAULT_VALENCE_LENGTHS) -> torch.Tensor:
     """One step of valence guidance on a clean-latent prediction, for the sampler's last steps.
 
-    Each molecule whose bond head does not yet give every atom its valence (with energy below ``tol``, the
-    stopping rule of :func:`valence_guidance`) moves by ``-step * g / (|g| + softness * rms(g))``, with ``g``
+    Each molecule not yet done (:func:`guidance_energy`'s stopping rule, that of :func:`valence_guidance`)
+    moves by ``-step * g / (|g| + softness * rms(g))``, with ``g``
     the gradient of its :func:`guidance_energy` (``lengths``: the bond-length term's weight) and ``rms`` taken over its real
     atoms and channels: a sign step where the gradient is large, smaller where it is small, so latents far
     from any valence problem barely move (a plain sign step, ``softness = 0``, cost 4 points of valid and
@@ -457,13 +468,12 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
     z = z.detach().float()
     with frozen(model), torch.enable_grad():
         zi = z.clone().requires_grad_(True)
-        energy, valid = guidance_energy(model, zi, mask, ids, lengths)
+        energy, done = guidance_energy(model, zi, mask, ids, lengths, tol)
         (g,) = torch.autograd.grad(energy.sum(), zi)
     m = mask.unsqueeze(-1).float()
     rms = ((g.pow(2) * m).sum((1, 2)) / (m.sum((1, 2)) * g.shape[-1]).clamp(min=1)).sqrt()    # (B,)
     move = g / (g.abs() + softness * rms[:, None, None]).clamp(min=1e-30) * m
-    go = ~(valid & (energy < tol))
-    return torch.where(go[:, None, None], z - step * move, z)
+    return torch.where(done[:, None, None], z, z - step * move)
 
 
 def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
