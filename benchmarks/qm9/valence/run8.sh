@@ -17,4 +17,9 @@ arm() { .venv/bin/python -m unite_mol.bench levers "$1=$M@valence_lengths=$2" --
 arm off 0.0 & arm gate-pair-w0.3 0.3; wait
 arm gate-pair-w1 1.0 & arm gate-pair-w3 3.0; wait
 arm gate-pair-w10 10.0 & arm gate-pair-w30 30.0; wait
+# the final code (stopping rule of a6dbcfc): the default, and fewer sampler steps
+d() { .venv/bin/python -m unite_mol.bench levers "$1=$M${2:+@$2}" --samples 1000 --recon 0 --seed "$S" --threads 1 \
+        --out "benchmarks/qm9/valence/round8/s$S-$1"; }
+d default & d default-steps64 steps=64; wait
+d default-steps70 steps=70
 .venv/bin/python benchmarks/qm9/valence/round8/plot.py
