@@ -253,3 +253,12 @@ def test_run_batches_runs_every_batch_and_reraises():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_machine_record_carries_a_matmul_speed_reference():
+    from unite_mol.runtime import machine_info, matmul_gflops
+
+    speed = matmul_gflops(size=128, repeats=1)
+    assert speed == speed and 0 < speed < float("inf")
+    info = machine_info("python -m unite_mol.bench qm9")
+    assert info["command"] == "python -m unite_mol.bench qm9" and info["matmul_gflops_fp32"] > 0

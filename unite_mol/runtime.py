@@ -56,8 +56,22 @@ def command_line() -> str:
     return " ".join(["python -m", module.removesuffix(".__main__"), *sys.argv[1:]])
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 3) -> float:
+    """Float32 matrix-multiply speed on the CPU at the current torch thread count, GFLOP/s (best of ``repeats``):
+    a reference to read a wall-clock number against, since a shared machine's speed drifts between minutes
+    (this project's generate(1000) took 50 s in one half hour and 64 s in another at the same code)."""
+    a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
+    best = float("inf")
+    for _ in range(repeats + 1):          # the first is a warm-up
+        t0 = time.perf_counter()
+        torch.mm(a, a)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size ** 3 / best / 1e9
+
+
 def machine_info(command: str | None = None) -> dict[str, Any]:
-    """Machine, software, commit, load and the command line (default: :func:`command_line`)."""
+    """Machine, software, commit, load, the command line (default: :func:`command_line`) and the CPU's matmul
+    speed at that moment (:func:`matmul_gflops`)."""
     command = command_line() if command is None else command
     cpu = platform.processor()
     try:
@@ -71,7 +85,8 @@ def machine_info(command: str | None = None) -> dict[str, Any]:
             "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "python": platform.python_version(), "torch": torch.__version__,
             "platform": platform.platform(), "commit": git_commit(), "command": command,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "matmul_gflops_fp32": round(matmul_gflops(), 1)}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

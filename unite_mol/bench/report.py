@@ -109,7 +109,9 @@ def write_results(out: Path, rows: list[dict], configs: dict, machine: dict, *, 
     (out / "machine.json").write_text(json.dumps(machine, indent=2))
     md = [f"# {title}: preset `{configs['preset']}`", "",
           f"Command: `{machine['command']}`  ", f"Machine: {machine['cpu']} ({machine['cores']} cores)"
-          + (f", GPU {machine['gpu']}" if "gpu" in machine else "") + "  ",
+          + (f", GPU {machine['gpu']}" if "gpu" in machine else "")
+          + (f"; fp32 matmul {machine['matmul_gflops_fp32']:.0f} GFLOP/s at the end (the machine's speed that minute)"
+             if machine.get("matmul_gflops_fp32") else "") + "  ",
           f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
           *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
           *notes, "", markdown_table(rows, columns), "",

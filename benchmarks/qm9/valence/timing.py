@@ -9,6 +9,7 @@ import time
 
 from unite_mol import generate
 from unite_mol.generation import load_model
+from unite_mol.runtime import matmul_gflops
 
 model = load_model()
 generate(20, seed=5, model=model, progress=False)
@@ -16,4 +17,4 @@ for spec in sys.argv[1:]:
     kw = {k: (float(v) if "." in v else int(v)) for k, v in (p.split("=") for p in spec.split(",") if p)}
     t = time.time()
     generate(1000, seed=0, model=model, progress=False, **kw)
-    print(f"{spec or 'defaults'}: {time.time() - t:.1f} s", flush=True)
+    print(f"{spec or 'defaults'}: {time.time() - t:.1f} s (fp32 matmul {matmul_gflops():.0f} GFLOP/s after)", flush=True)
