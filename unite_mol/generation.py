@@ -601,8 +601,10 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 elems = told if told is not None else model.decode(x32, mask)["logits"].argmax(-1)
                 return step(model, x32, mask, elems).to(x.dtype)
 
+        nudge = partial(valence_nudge, lengths=valence_lengths)
+
         def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:    # the sampler's last predictions
-            return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(partial(valence_nudge, lengths=valence_lengths), x)
+            return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(nudge, x)
 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,

@@ -383,17 +383,24 @@ class MoleculeAdapter(nn.Module):
         """
         if "bond_logits" not in out:
             raise ValueError("valence guidance needs a model with a bond head (train --bond-head)")
-        target = self._valence_targets(ids, mask)                                          # (B, N)
-        logits = out["bond_logits"].float()
-        logits = 0.5 * (logits + logits.transpose(1, 2))                                   # (B, N, N, 5)
+        logits, _, target, right = self._head_graph(out, ids, mask)
         pm = pair_mask(mask).float()                                                       # real pairs, i != j
         weights = torch.tensor(BOND_VALENCE, device=logits.device)
         expected = ((logits.softmax(-1) * weights).sum(-1) * pm).sum(-1)                  # (B, N)
-        m = mask.float()
-        energy = ((expected - target) ** 2 * m).sum(-1)
-        hard = (weights[logits.argmax(-1)] * pm).sum(-1)
-        valid = (((hard - target).abs() < 1e-3) | ~mask).all(-1)
-        return energy, valid
+        energy = ((expected - target) ** 2 * mask.float()).sum(-1)
+        return energy, right.all(-1)
+
+    def _head_graph(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The bond head's symmetrised logits (B, N, N, 5) and most likely orders (B, N, N), each slot's
+        allowed valence (B, N), and whether the most likely bonds give it exactly that valence (B, N; padding
+        counts as right)."""
+        logits = out["bond_logits"].float()
+        logits = 0.5 * (logits + logits.transpose(1, 2))
+        order = logits.argmax(-1)
+        target = self._valence_targets(ids, mask)
+        hard = (torch.tensor(BOND_VALENCE, device=logits.device)[order] * pair_mask(mask)).sum(-1)
+        return logits, order, target, ((hard - target).abs() < 1e-3) | ~mask
 
     def bond_length_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
                           margin: float = BOND_LENGTH_MARGIN, gate: bool = True) -> torch.Tensor:
@@ -423,7 +430,7 @@ class MoleculeAdapter(nn.Module):
         e = ids.clamp(max=v)
         t1, t2, t3 = (t[e[:, :, None], e[:, None, :]] for t in table)                      # (B, N, N) each
         inf = torch.full_like(t1, float("inf"))
-        order = (out["bond_logits"].float() + out["bond_logits"].float().transpose(1, 2)).argmax(-1)
+        _, order, _, right = self._head_graph(out, ids, mask)
         lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
         hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
         with torch.autocast(device_type=mask.device.type, enabled=False):
@@ -431,9 +438,7 @@ class MoleculeAdapter(nn.Module):
             d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-8).sqrt()               # (B, N, N)
             asks = pair_mask(mask) & (hi > 0)        # real pairs whose order the tables have (hi = -inf if not)
             if gate:                                 # ... between atoms whose head valence is right
-                valence = (torch.tensor(BOND_VALENCE, device=mask.device)[order] * pair_mask(mask)).sum(-1)
-                ok = ((valence - self._valence_targets(ids, mask)).abs() < 1e-3) & mask          # (B, N)
-                asks = asks & ok[:, :, None] & ok[:, None, :]
+                asks = asks & right[:, :, None] & right[:, None, :]
             outside = F.relu(d - hi.clamp(-1e3, 1e3)) + F.relu(lo.clamp(-1e3, 1e3) - d)
             pm = asks.float()
             return 0.5 * (outside.pow(2) * pm).sum((1, 2)) / 0.01
