@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unite_mol.bonds import (DOUBLE_PM, METHODS, SINGLE_PM, TRIPLE_PM, edm_bond_orders, perceive_bonds)
+from unite_mol.bonds import (DOUBLE_PM, METHODS, SINGLE_PM, TRIPLE_PM, edm_bond_orders, kekule_orders,
+                             perceive_bonds)
 from unite_mol.molecule import Molecule
 
 
@@ -93,3 +94,78 @@ def test_edm_nan_and_shapes() -> None:
     assert edm_bond_orders(np.zeros(0, int), np.zeros((0, 3))).shape == (0, 0)
     with pytest.raises(ValueError):
         edm_bond_orders(np.array([6, 6]), np.zeros((3, 3)))
+
+
+# ------------------------------------------------------------------------------------------- kekulé
+def graph(n: int, bonds: list[tuple[int, int, int]]) -> np.ndarray:
+    orders = np.zeros((n, n), dtype=np.int64)
+    for i, j, o in bonds:
+        orders[i, j] = orders[j, i] = o
+    return orders
+
+
+def valences(numbers: list[int]) -> np.ndarray:
+    return np.array([{1: 1, 6: 4, 7: 3, 8: 2}[z] for z in numbers])
+
+
+def assert_kekule(orders: np.ndarray, kek: np.ndarray, want: np.ndarray) -> None:
+    """Only aromatic bonds changed, each to 1 or 2, and every atom has its valence."""
+    assert ((kek == orders) | (orders == 4)).all() and np.isin(kek[orders == 4], (1, 2)).all()
+    assert (kek == kek.T).all() and (kek.sum(1) == want).all()
+
+
+def test_kekule_orders_of_aromatic_rings():
+    benzene = graph(12, [(k, (k + 1) % 6, 4) for k in range(6)] + [(k, k + 6, 1) for k in range(6)])
+    want = valences([6] * 6 + [1] * 6)
+    kek = kekule_orders(benzene, want)
+    assert_kekule(benzene, kek, want)
+    assert sorted((kek[:6, :6] == 2).sum(1).tolist()) == [1] * 6
+    # furan (O, four CH): the oxygen's ring bonds stay single, C2=C3 and C4=C5
+    furan = graph(9, [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 4, 1) for k in range(1, 5)])
+    want = valences([8, 6, 6, 6, 6, 1, 1, 1, 1])
+    kek = kekule_orders(furan, want)
+    assert_kekule(furan, kek, want)
+    assert kek[0, 1] == kek[0, 4] == 1 and kek[1, 2] == kek[3, 4] == 2
+    # pyrrole's N-H nitrogen (aromatic bonds 1.5 would give it 4) and pyridine's nitrogen
+    pyrrole = graph(10, [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 5, 1) for k in range(5)])
+    want = valences([7, 6, 6, 6, 6, 1, 1, 1, 1, 1])
+    assert_kekule(pyrrole, kekule_orders(pyrrole, want), want)
+    pyridine = graph(11, [(k, (k + 1) % 6, 4) for k in range(6)] + [(k, k + 5, 1) for k in range(1, 6)])
+    want = valences([7, 6, 6, 6, 6, 6, 1, 1, 1, 1, 1])
+    assert_kekule(pyridine, kekule_orders(pyridine, want), want)
+    # naphthalene: the two fused carbons have three aromatic bonds each
+    ring = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 9), (9, 0), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
+    hs = [(k, 10 + r, 1) for r, k in enumerate([0, 1, 2, 3, 5, 6, 7, 8])]
+    naph = graph(18, [(i, j, 4) for i, j in ring] + hs)
+    want = valences([6] * 10 + [1] * 8)
+    assert_kekule(naph, kekule_orders(naph, want), want)
+
+
+def test_kekule_orders_pick_the_shortest_doubles():
+    benzene = graph(6, [(k, (k + 1) % 6, 4) for k in range(6)])
+    want = np.full(6, 3)        # each ring carbon wants one double bond among its two ring bonds
+    for phase in (0, 1):
+        dist = np.full((6, 6), 1.40)
+        for k in range(phase, 6, 2):
+            dist[k, (k + 1) % 6] = dist[(k + 1) % 6, k] = 1.34
+        kek = kekule_orders(benzene, want, dist)
+        assert all(kek[k, (k + 1) % 6] == (2 if (k - phase) % 2 == 0 else 1) for k in range(6))
+
+
+def test_kekule_orders_leave_what_has_no_kekule_structure():
+    # cyclopentadienyl (five CH, aromatic): five atoms each wanting one double bond cannot pair up
+    cp = graph(10, [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 5, 1) for k in range(5)])
+    want = valences([6] * 5 + [1] * 5)
+    assert (kekule_orders(cp, want) == cp).all()
+    # a bare aromatic carbon pair wanting two doubles each; beside it a solvable ring is still solved
+    pair = graph(2, [(0, 1, 4)])
+    assert (kekule_orders(pair, np.array([4, 4])) == pair).all()
+    both = np.zeros((8, 8), dtype=np.int64)
+    both[:2, :2] = pair
+    both[2:, 2:] = graph(6, [(k, (k + 1) % 6, 4) for k in range(6)])
+    kek = kekule_orders(both, np.array([4, 4] + [3] * 6))
+    assert (kek[:2, :2] == pair).all() and (kek[2:, 2:] == 2).sum() == 6
+    # no aromatic bond: an unchanged copy
+    methane = graph(5, [(0, k, 1) for k in range(1, 5)])
+    out = kekule_orders(methane, valences([6, 1, 1, 1, 1]))
+    assert (out == methane).all() and out is not methane

@@ -192,6 +192,43 @@ def test_bond_length_energy_ignores_padding_and_atom_order():
     assert float(ad.bond_length_error(out_p, ids_p, mask_p)) == pytest.approx(ref, rel=1e-6) and ref > 0.5
 
 
+def hexagon(bond: float) -> np.ndarray:
+    """A regular ring of six carbons ``bond`` apart, each with its hydrogen 1.09 A further out."""
+    ang = np.arange(6) * np.pi / 3
+    ring = bond * np.stack([np.cos(ang), np.sin(ang), np.zeros(6)], 1)
+    return np.vstack([ring, ring * (1 + 1.09 / bond)])
+
+
+def test_bond_length_energy_asks_aromatic_rings_for_a_kekule_structure():
+    model = headed_model()
+    ad = model.adapter
+    ids, mask = element_ids(model, [6] * 6 + [1] * 6)
+    benzene = [(k, (k + 1) % 6, 4) for k in range(6)] + [(k, k + 6, 1) for k in range(6)]
+    out = length_out(model, hexagon(1.40), benzene)
+    # every ring bond 1.40 A: three doubles 0.03 A beyond 1.39 - 0.02, three singles 0.01 A short of 1.39 + 0.02
+    assert float(ad.bond_length_error(out, ids, mask)) == pytest.approx(3 * 0.09 + 3 * 0.01, abs=1e-3)
+    # padded slots claiming aromatic bonds to everything change nothing
+    ids14, mask14 = element_ids(model, [6] * 6 + [1] * 6, width=14)
+    padded = length_out(model, hexagon(1.40), benzene, width=14)
+    padded["bond_logits"][0, 12:, :, 4] = padded["bond_logits"][0, :, 12:, 4] = 2 * BIG
+    assert float(ad.bond_length_error(padded, ids14, mask14)) == \
+        pytest.approx(float(ad.bond_length_error(out, ids, mask)), rel=1e-6)
+    # without kekulé windows, aromatic pairs ask only for 1.23 .. 1.62 A
+    assert float(ad.bond_length_error(out, ids, mask, kekule=False)) == pytest.approx(0.0, abs=1e-6)
+    # furan, every ring bond 1.70 A: the oxygen's two aromatic bonds count 3 by 1.5 each, so without kekulé
+    # its pairs ask nothing and the three C-C pairs ask for the aromatic window (0.08 A beyond 1.62 A each);
+    # kekulé gives C1=C2 and C3=C4 (0.33 A beyond 1.37 A each), C2-C3 single (0.08 A) and the oxygen two
+    # single bonds, now right, that ask too (0.19 A beyond 1.53 - 0.02 A each)
+    ang = np.arange(5) * 2 * np.pi / 5
+    ring = 1.70 / (2 * np.sin(np.pi / 5)) * np.stack([np.cos(ang), np.sin(ang), np.zeros(5)], 1)
+    pos = np.vstack([ring, ring[1:] * 1.8])                                       # C-H 1.16 A
+    furan = [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 4, 1) for k in range(1, 5)]
+    ids, mask = element_ids(model, [8, 6, 6, 6, 6, 1, 1, 1, 1])
+    out = length_out(model, pos, furan)
+    assert float(ad.bond_length_error(out, ids, mask, kekule=False)) == pytest.approx(3 * 0.64, abs=1e-3)
+    assert float(ad.bond_length_error(out, ids, mask)) == pytest.approx(2 * 10.89 + 0.64 + 2 * 3.61, abs=1e-2)
+
+
 def random_latents(model, counts: list[int], seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     width = max(counts)

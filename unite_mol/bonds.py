@@ -265,3 +265,89 @@ def _openbabel_bonds(mol: Molecule, charge: int) -> tuple[np.ndarray, np.ndarray
     obm = openbabel_obmol(mol.numbers, mol.positions, charge)
     assert obm.NumAtoms() == mol.num_atoms, "Open Babel changed the atom count"
     return openbabel_bond_rows(obm)
+
+
+# ------------------------------------------------------------------------------------------- kekulé
+#: the most matchings :func:`kekule_orders` compares in one aromatic system before it takes the best so far
+KEKULE_SEARCH_LIMIT = 4096
+
+
+def kekule_orders(orders: np.ndarray, valences: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
+    """A kekulé structure of a bond graph with aromatic bonds: each aromatic bond becomes single or double so
+    that every atom gets its valence.
+
+    Each connected system of aromatic bonds is solved on its own: an atom needs ``valence - (its non-aromatic
+    orders) - (its aromatic bond count)`` double bonds among its aromatic bonds; where that is 0 or 1 for
+    every atom of the system, the doubles form a perfect matching of the atoms that need one, along aromatic
+    bonds. Of the matchings, the one whose double bonds are shortest in ``distances`` (summed) is taken
+    (without ``distances``: the first found). A system with no such matching (an atom needing 2 or a negative
+    number, or an odd ring of atoms needing one) keeps its aromatic bonds.
+
+    Args:
+        orders: ``(N, N)`` symmetric integer orders, 0 none, 1-3, 4 aromatic.
+        valences: ``(N,)`` the valence each atom should have.
+        distances: optional ``(N, N)`` interatomic distances.
+
+    Returns:
+        A copy of ``orders`` with the aromatic bonds of each solvable system replaced by 1 or 2.
+    """
+    orders = np.asarray(orders)
+    out = orders.copy()
+    arom = orders == 4
+    if not arom.any():
+        return out
+    n = len(orders)
+    need = np.asarray(valences).round().astype(np.int64) - np.where(arom, 0, orders).sum(1) - arom.sum(1)
+    cost = np.zeros((n, n)) if distances is None else np.asarray(distances, dtype=np.float64)
+    seen = np.zeros(n, dtype=bool)
+    for start in np.flatnonzero(arom.any(1)):
+        if seen[start]:
+            continue
+        system, stack = [], [int(start)]
+        seen[start] = True
+        while stack:
+            a = stack.pop()
+            system.append(a)
+            for b in np.flatnonzero(arom[a] & ~seen):
+                seen[b] = True
+                stack.append(int(b))
+        doubles = _cheapest_matching(system, need, arom, cost)
+        if doubles is None:
+            continue
+        for a in system:
+            for b in np.flatnonzero(arom[a]):
+                out[a, b] = 1
+        for a, b in doubles:
+            out[a, b] = out[b, a] = 2
+    return out
+
+
+def _cheapest_matching(system: list[int], need: np.ndarray, arom: np.ndarray, cost: np.ndarray
+                       ) -> list[tuple[int, int]] | None:
+    """Pairs of aromatic neighbours covering each atom of ``system`` with ``need`` 1 exactly once (and no atom
+    with ``need`` 0), of least summed ``cost``; ``None`` when there is none."""
+    if any(need[a] not in (0, 1) for a in system):
+        return None
+    open_ = sorted(a for a in system if need[a] == 1)
+    if len(open_) % 2:
+        return None
+    best: list = [None, np.inf]
+    tried = [0]
+
+    def search(free: frozenset, chosen: list, total: float) -> None:
+        if tried[0] >= KEKULE_SEARCH_LIMIT or total >= best[1]:
+            return
+        if not free:
+            best[0], best[1] = list(chosen), total
+            tried[0] += 1
+            return
+        a = min(free)
+        for b in np.flatnonzero(arom[a]):
+            b = int(b)
+            if b in free and b != a:
+                chosen.append((a, b))
+                search(free - {a, b}, chosen, total + cost[a, b])
+                chosen.pop()
+
+    search(frozenset(open_), [], 0.0)
+    return best[0]

@@ -32,7 +32,7 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
-from unite_mol.bonds import ALLOWED_VALENCES, edm_thresholds
+from unite_mol.bonds import ALLOWED_VALENCES, edm_thresholds, kekule_orders
 from unite_mol.refiner import BOND_VALENCE, GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
 
 #: bond-length guidance's safety margin inside EDM's distance windows, Angstrom
@@ -403,7 +403,8 @@ class MoleculeAdapter(nn.Module):
         return logits, order, target, ((hard - target).abs() < 1e-3) | ~mask
 
     def bond_length_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
-                          margin: float = BOND_LENGTH_MARGIN, gate: bool = True) -> torch.Tensor:
+                          margin: float = BOND_LENGTH_MARGIN, gate: bool = True, kekule: bool = True
+                          ) -> torch.Tensor:
         """How far the decoded distances are from the bond head's graph, by EDM's bond-length thresholds, per
         molecule (differentiable in the coordinates).
 
@@ -430,18 +431,39 @@ class MoleculeAdapter(nn.Module):
         e = ids.clamp(max=v)
         t1, t2, t3 = (t[e[:, :, None], e[:, None, :]] for t in table)                      # (B, N, N) each
         inf = torch.full_like(t1, float("inf"))
-        _, order, _, right = self._head_graph(out, ids, mask)
-        lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
-        hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
+        _, order, target, right = self._head_graph(out, ids, mask)
         with torch.autocast(device_type=mask.device.type, enabled=False):
             x = out["coords"].float() * self.config.coord_scale                            # (B, N, 3) Angstrom
             d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-8).sqrt()               # (B, N, N)
+        if kekule:
+            order, right = self._kekule_graph(order, target, mask, d.detach())
+        lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
+        hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
+        with torch.autocast(device_type=mask.device.type, enabled=False):
             asks = pair_mask(mask) & (hi > 0)        # real pairs whose order the tables have (hi = -inf if not)
             if gate:                                 # ... between atoms whose head valence is right
                 asks = asks & right[:, :, None] & right[:, None, :]
             outside = F.relu(d - hi.clamp(-1e3, 1e3)) + F.relu(lo.clamp(-1e3, 1e3) - d)
             pm = asks.float()
             return 0.5 * (outside.pow(2) * pm).sum((1, 2)) / 0.01
+
+    @staticmethod
+    def _kekule_graph(order: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, d: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``order`` (B, N, N) with each molecule's aromatic systems kekulized (:func:`unite_mol.bonds.kekule_orders`,
+        the doubles where ``d`` is shortest) and, per slot, whether those orders give it its ``target`` valence
+        (B, N; padding counts as right). Systems without a kekulé structure stay aromatic (1.5)."""
+        pm = pair_mask(mask)
+        order = order * pm
+        rows = (order == 4).any(-1).any(-1).nonzero().flatten().tolist()
+        if rows:
+            o, tgt, dd = order.cpu().numpy().copy(), target.cpu().numpy(), d.float().cpu().numpy()
+            for b in rows:
+                k = int(mask[b].sum())
+                o[b, :k, :k] = kekule_orders(o[b, :k, :k], tgt[b, :k], dd[b, :k, :k])
+            order = torch.from_numpy(o).to(mask.device)
+        hard = (torch.tensor(BOND_VALENCE, device=order.device)[order] * pm).sum(-1)
+        return order, ((hard - target).abs() < 1e-3) | ~mask
 
     def _valence_targets(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         table = torch.zeros(self.num_elements)
