@@ -69,6 +69,23 @@ def test_valence_energy_on_hand_made_molecules():
     assert not bool(valid) and float(energy) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_valence_energy_counts_aromatic_systems_in_their_kekule_structure():
+    model = headed_model()
+    ad = model.adapter
+    # furan: the oxygen's two aromatic bonds are 3 by 1.5 each, 2 in the kekulé structure (a pi donor)
+    furan = [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 4, 1) for k in range(1, 5)]
+    ids, mask = element_ids(model, [8, 6, 6, 6, 6, 1, 1, 1, 1])
+    energy, valid = ad.valence_error(bond_out(9, furan), ids, mask)
+    assert bool(valid) and float(energy) < 1e-6
+    energy, valid = ad.valence_error(bond_out(9, furan), ids, mask, kekule=False)
+    assert not bool(valid) and float(energy) == pytest.approx(1.0, abs=1e-4)
+    # cyclopentadienyl (five aromatic CH) is right by 1.5 per aromatic bond but has no kekulé structure
+    cp = [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 5, 1) for k in range(5)]
+    ids, mask = element_ids(model, [6] * 5 + [1] * 5)
+    assert not bool(ad.valence_error(bond_out(10, cp), ids, mask)[1])
+    assert bool(ad.valence_error(bond_out(10, cp), ids, mask, kekule=False)[1])
+
+
 def test_valence_energy_ignores_padded_slots():
     model = headed_model()
     ids, mask = element_ids(model, [6, 1, 1, 1, 1], width=8)
@@ -430,3 +447,54 @@ def test_parallel_batches_give_the_same_molecules_as_one_thread():
         torch.set_num_threads(before)
     for (za, xa, ba), (zb, xb, bb) in zip(one, two):
         assert np.array_equal(za, zb) and np.array_equal(xa, xb) and np.array_equal(ba, bb)
+
+
+def test_restarts_rerun_only_molecules_guidance_leaves_not_done(monkeypatch):
+    from unite_mol import generation
+
+    model = headed_model()
+    kw = dict(seed=3, num_atoms=[5, 7, 6, 7], steps=6, valence_steps=2, valence_from=0.5, precision="fp32",
+              batch_size=4)
+    plain = generate_samples(model, 4, **kw)
+    calls = []
+
+    def verdict(done_sizes):     # the molecules of these atom counts are done
+        def finished(model, out, mask, ids, lengths=0.0, tol=0.0):
+            calls.append(mask.sum(1).tolist())
+            return torch.tensor([int(k) in done_sizes for k in mask.sum(1)])
+        return finished
+
+    # every molecule done: restarts change nothing (and the verdict is asked once)
+    monkeypatch.setattr(generation, "finished", verdict([5, 6, 7]))
+    same = generate_samples(model, 4, restarts=2, **kw)
+    assert len(calls) == 1
+    for a, b in zip(plain, same):
+        assert np.array_equal(a[1], b[1])
+    # the 5- and 6-atom molecules not done: only they change, restarted twice
+    calls.clear()
+    monkeypatch.setattr(generation, "finished", verdict([7]))
+    again = generate_samples(model, 4, restarts=2, **kw)
+    assert len(calls) == 2
+    changed = [not np.array_equal(a[1], b[1]) for a, b in zip(plain, again)]
+    assert changed == [True, False, True, False]
+    # each molecule's restarts draw from its own stream: the same molecules one per batch (to float rounding,
+    # which guidance's sign-like steps on this untrained head grow to ~4e-4; another stream would move atoms
+    # by ~1)
+    single = generate_samples(model, 4, restarts=2, **{**kw, "batch_size": 1})
+    for a, b in zip(again, single):
+        np.testing.assert_allclose(a[1], b[1], atol=2e-3)
+
+
+def test_restart_arguments():
+    model = headed_model()
+    kw = dict(seed=0, model=model, steps=4, num_atoms=6, valence_steps=1, progress=False)
+    mols = generate(2, restarts=1, restart_from=0.75, **kw)
+    assert mols[0].properties["sampler"].endswith(", 1 restart from t = 0.75")
+    assert "restart" not in generate(1, restarts=0, **kw)[0].properties["sampler"]
+    assert "restart" not in generate(1, **{**kw, "valence_steps": 0}, restarts=1)[0].properties["sampler"]
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="restarts"):
+            generate(1, model=model, steps=1, restarts=bad, progress=False)
+    for bad in (0.0, 1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="restart_from"):
+            generate(1, model=model, steps=1, restart_from=bad, progress=False)

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of valence guidance's bond-length term: decoded distances pulled to where EDM's "
                         "bond-length tables read the bond head's bonds back (0 = valences alone; default: "
                         "generate()'s)")
+    g.add_argument("--restarts", type=int, default=0,
+                   help="with valence guidance: times a molecule the bond head does not call done is noised back "
+                        "to --restart-from and integrated again (default: generate()'s)")
+    g.add_argument("--restart-from", type=float, default=0.9,
+                   help="the time restarts go back to (t = 1 clean; default: generate()'s)")
     g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
     g.add_argument("--formula", default=None,
                    help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
@@ -85,7 +90,8 @@ def _generate(args: argparse.Namespace) -> int:
                             precision=args.precision, min_n=1, temperature=args.temperature,
                             noise_level=args.noise_level, formula=args.formula,
                             valence_steps=args.valence_steps, valence_from=args.valence_from,
-                            valence_lengths=args.valence_lengths)
+                            valence_lengths=args.valence_lengths, restarts=args.restarts,
+                            restart_from=args.restart_from)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
         device = pick_device(args.device)
@@ -110,7 +116,8 @@ def _generate(args: argparse.Namespace) -> int:
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
                                   guidance_interval=interval, formula=args.formula,
                                   valence_steps=args.valence_steps, valence_from=args.valence_from,
-                                  valence_lengths=args.valence_lengths):
+                                  valence_lengths=args.valence_lengths, restarts=args.restarts,
+                            restart_from=args.restart_from):
                     written += 1
                     yield m
 

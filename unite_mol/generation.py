@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from unite_mol.core.model import GEConfig
@@ -95,6 +96,10 @@ DEFAULT_VALENCE_FROM = 0.9
 #: and connected 94.7 / 58.8 / 75.2 % at 10 against 92.5 / 49.1 / 70.6 % without the term, at the same time;
 #: 0.3, 1 and 3 gave 0.1-0.4 points less atom stability, 30 no more than 10 (two seeds)
 DEFAULT_VALENCE_LENGTHS = 10.0
+#: restarts (:func:`generate_samples`): how many times a molecule that valence guidance leaves not done goes back
+#: to time DEFAULT_RESTART_FROM and is integrated again (``benchmarks/qm9/valence`` round 10)
+DEFAULT_RESTARTS = 0
+DEFAULT_RESTART_FROM = 0.9
 #: a molecule's bond-length misfit below which guidance leaves it: (margin / 0.1 A)^2, i.e. every pair inside
 #: EDM's own window (the misfit is measured in windows shrunk by the margin)
 LENGTHS_FIT = (BOND_LENGTH_MARGIN / 0.1) ** 2
@@ -232,7 +237,8 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
                         temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None,
                         valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
-                        valence_lengths: float = DEFAULT_VALENCE_LENGTHS) -> None:
+                        valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
+                        restart_from: float = DEFAULT_RESTART_FROM) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
     whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
@@ -255,6 +261,9 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
     if not isinstance(valence_lengths, numbers.Real) or isinstance(valence_lengths, bool) \
             or not np.isfinite(valence_lengths) or valence_lengths < 0:
         raise ValueError(f"valence_lengths must be a number >= 0, got {valence_lengths!r}")
+    _check_int("restarts", restarts, 0)
+    if not isinstance(restart_from, numbers.Real) or isinstance(restart_from, bool) or not 0.0 < restart_from < 1.0:
+        raise ValueError(f"restart_from must be a time in (0, 1), got {restart_from!r}")
     check_sampler(method, noise_level)
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not np.isfinite(temperature) \
             or temperature <= 0:
@@ -409,7 +418,11 @@ def guidance_energy(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids:
     (the misfit, measured in windows shrunk by the margin, is under the margin's worth). One decoder pass,
     differentiable in ``z``.
     """
-    out = model.decode(z, mask)
+    return _energy(model, model.decode(z, mask), mask, ids, lengths, tol)
+
+
+def _energy(model: UniteModel, out: dict[str, torch.Tensor], mask: torch.Tensor, ids: torch.Tensor,
+            lengths: float, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     energy, valid = model.adapter.valence_error(out, ids, mask)
     done = valid & (energy.detach() < tol)
     if lengths:
@@ -417,6 +430,12 @@ def guidance_energy(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids:
         energy = energy + lengths * misfit
         done = done & (misfit.detach() < LENGTHS_FIT)
     return energy, done
+
+
+def finished(model: UniteModel, out: dict[str, torch.Tensor], mask: torch.Tensor, ids: torch.Tensor,
+             lengths: float = DEFAULT_VALENCE_LENGTHS, tol: float = VALENCE_TOL) -> torch.Tensor:
+    """Whether each decoded molecule (decoder output ``out``) is done by :func:`guidance_energy`'s rule. (B,)"""
+    return _energy(model, out, mask, ids, lengths, tol)[1]
 
 
 def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
@@ -484,7 +503,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
                      valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
-                     valence_lengths: float = DEFAULT_VALENCE_LENGTHS,
+                     valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
+                     restart_from: float = DEFAULT_RESTART_FROM,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -522,6 +542,13 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     becomes its self-conditioning estimate too). ``valence_lengths``: the weight of the bond-length term in
     both (:func:`guidance_energy`; 0: the bond head's valences alone).
 
+    ``restarts`` (with valence guidance): after the finished latents' valence steps, each molecule that is
+    not done by :func:`guidance_energy`'s rule (the model's own bond head and decoded distances: no data,
+    no outside judge) is noised back to ``z = t x + (1 - t) eps`` at ``t = restart_from``, ``eps`` fresh
+    from the sample's own stream, and integrated again to ``t = 1`` with the sampler's step size
+    (``round(steps * (1 - restart_from))`` steps, nudges and final valence steps included); up to
+    ``restarts`` rounds. The molecule is the last round's, done or not.
+
     Raises:
         ValueError: for a bad argument (checked before any work) or an atom count the model does not support.
     """
@@ -529,7 +556,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths)
+                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths,
+                        restarts=restarts, restart_from=restart_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     valence_steps = resolve_valence_steps(model, valence_steps)
     cfg: MoleculeConfig = model.adapter.config
@@ -583,41 +611,63 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
             for r, i in enumerate(idx):
                 ids[r, : counts[i]] = torch.repeat_interleave(torch.arange(len(compositions[i])), compositions[i])
             ids = ids.to(device)
-        conds = {} if ids is None else model.adapter.conditions(ids, mask)
+        told = ids if ids is not None and model.adapter.slot_features else None   # else the decoder's choice
 
-        def step_noise(like: torch.Tensor, idx=idx, width=width) -> torch.Tensor:
-            fresh = torch.zeros(len(idx), width, d)
-            for r, i in enumerate(idx):
-                fresh[r, : counts[i]] = torch.randn(counts[i], d, generator=gens[i])
+        def step_noise(like: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            """Fresh noise shaped like ``like`` for rows ``rows`` of the batch, from each sample's own stream."""
+            fresh = torch.zeros(like.shape)
+            for r, row in enumerate(rows.tolist()):
+                k = counts[idx[row]]
+                fresh[r, :k] = torch.randn(k, d, generator=gens[idx[row]])
             return fresh.to(like.device)
 
-        told = ids if "slot_vec" in conds else None     # else the decoder's element choice, when needed
-
-        def guided_latents(step: Callable[..., torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            """``step(model, x, mask, elements)`` on clean latents x in float32; its decoder passes run under
+        def guided_latents(step: Callable[..., torch.Tensor], x: torch.Tensor, m: torch.Tensor,
+                           el: torch.Tensor | None) -> torch.Tensor:
+            """``step(model, x, m, elements)`` on clean latents x in float32; its decoder passes run under
             bfloat16 autocast when the sampler's do (the energy and the latents stay float32)."""
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 x32 = x.float()
-                elems = told if told is not None else model.decode(x32, mask)["logits"].argmax(-1)
-                return step(model, x32, mask, elems).to(x.dtype)
+                elems = el if el is not None else model.decode(x32, m)["logits"].argmax(-1)
+                return step(model, x32, m, elems).to(x.dtype)
 
         nudge = partial(valence_nudge, lengths=valence_lengths)
 
-        def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:    # the sampler's last predictions
-            return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(nudge, x)
+        def trajectory(z0: torch.Tensor, rows: torch.Tensor, t_start: float, n_steps: int) -> torch.Tensor:
+            """Rows ``rows`` of the batch from ``z0`` at time ``t_start`` to finished (guided) latents."""
+            w = int(mask[rows].sum(1).max())
+            m, z0 = mask[rows, :w], z0[:, :w]
+            el = None if told is None else told[rows, :w]
+            conds = {} if ids is None else model.adapter.conditions(ids[rows, :w], m)
 
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            denoise = model.sampling_denoiser(mask, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
-                                              refine=refine if valence_steps and valence_from < 1 else None,
-                                              **conds)
-            if guide is not None:
-                denoise = guided(denoise, guide.sampling_denoiser(mask), float(guidance),
-                                 interval=guidance_interval)
-            z1 = sample(denoise, z, steps=steps, method=method,
-                        shift=time_shift, noise_level=noise_level, step_noise=step_noise)
-        z1 = z1.float()
-        if valence_steps:
-            z1 = guided_latents(partial(valence_guidance, steps=valence_steps, lengths=valence_lengths), z1)
+            def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:    # the sampler's last predictions
+                return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(nudge, x, m, el)
+
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                denoise = model.sampling_denoiser(m, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
+                                                  refine=refine if valence_steps and valence_from < 1 else None,
+                                                  **conds)
+                if guide is not None:
+                    denoise = guided(denoise, guide.sampling_denoiser(m), float(guidance),
+                                     interval=guidance_interval)
+                z1 = sample(denoise, z0, steps=n_steps, method=method, shift=time_shift, t_start=t_start,
+                            noise_level=noise_level, step_noise=partial(step_noise, rows=rows))
+            z1 = z1.float()
+            if valence_steps:
+                z1 = guided_latents(partial(valence_guidance, steps=valence_steps, lengths=valence_lengths), z1,
+                                    m, el)
+            return F.pad(z1, (0, 0, 0, width - w))
+
+        every = torch.arange(len(idx), device=device)
+        z1 = trajectory(z, every, 0.0, steps)
+        for _ in range(restarts if valence_steps else 0):
+            # molecules the bond head does not call done start again from restart_from
+            dec = model.decode(z1, mask)
+            elems = told if told is not None else dec["logits"].argmax(-1)
+            rows = (~finished(model, dec, mask, elems, valence_lengths)).nonzero().flatten()
+            if not len(rows):
+                break
+            back = restart_from * z1[rows] + (1 - restart_from) * step_noise(z1[rows], rows)
+            z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))))
         dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
         decoded = model.adapter.to_arrays(dec, mask, ids=told)
@@ -649,6 +699,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
              formula: str | None = None, valence_steps: int | None = None,
              valence_from: float = DEFAULT_VALENCE_FROM, valence_lengths: float = DEFAULT_VALENCE_LENGTHS,
+             restarts: int = DEFAULT_RESTARTS, restart_from: float = DEFAULT_RESTART_FROM,
              ) -> list[Molecule]:
     """Generate ``n`` molecules.
 
@@ -694,6 +745,10 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         valence_lengths: the weight of a bond-length term in valence guidance's energy: the decoded
             distances are also pulled into the windows where EDM's bond-length tables read the bond head's
             bonds back (:meth:`MoleculeAdapter.bond_length_error`); 0: valences alone.
+        restarts, restart_from: with valence guidance on, a molecule that guidance leaves not done (by the
+            model's own bond head: :func:`guidance_energy`'s rule) is noised back to time ``restart_from``
+            with fresh noise from its own random stream and integrated again, up to ``restarts`` times (see
+            :func:`generate_samples`); 0: none.
         precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` for the denoiser passes (see
             :func:`generate_samples`). Only ``"fp32"`` makes the molecules independent of ``batch_size``;
             under bf16 the batch composition changes them slightly. ``properties["precision"]`` records
@@ -740,7 +795,8 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths)
+                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths,
+                        restarts=restarts, restart_from=restart_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
     if bonds not in (None, "auto", "model", *BOND_METHODS):
@@ -789,7 +845,9 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
            if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "") \
         + (f", valence guidance {valence_steps} steps" if valence_steps else "") \
         + (f", one valence step per prediction for t >= {valence_from:g}" if valence_steps and valence_from < 1 else "") \
-        + (f", bond-length weight {valence_lengths:g}" if valence_steps and valence_lengths else "")
+        + (f", bond-length weight {valence_lengths:g}" if valence_steps and valence_lengths else "") \
+        + (f", {restarts} restart{'s' if restarts > 1 else ''} from t = {restart_from:g}"
+           if valence_steps and restarts else "")
 
     def make(count: int, first: int, report: bool | Callable[[int], None]) -> list[Molecule]:
         samples = generate_samples(model, count, seed=seed, num_atoms=num_atoms, steps=steps, method=method,
@@ -799,7 +857,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    guide=guide, guidance=guidance,
                                    guidance_interval=guidance_interval, formula=formula,
                                    valence_steps=valence_steps, valence_from=valence_from,
-                                   valence_lengths=valence_lengths)
+                                   valence_lengths=valence_lengths, restarts=restarts, restart_from=restart_from)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

@@ -368,39 +368,50 @@ class MoleculeAdapter(nn.Module):
             res.append((zb[mb].numpy().astype(np.int64), xb - xb.mean(0)))
         return res
 
-    def valence_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def valence_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
+                      kekule: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """How far the bond head's graph is from giving every atom its valence (H 1, C 4, N 3, O 2, F 1,
         as in EDM's stability check), per molecule.
 
         ``ids`` (B, N): each slot's element id. Returns ``(energy, valid)``, both (B,): ``energy`` is the sum
         over atoms of (expected valence - allowed valence)^2, expected orders from the bond head's
         probabilities (aromatic 1.5), differentiable; ``valid``: the head's most likely bonds give every atom
-        exactly its valence.
+        exactly its valence. With ``kekule``, aromatic systems of the most likely bonds that have a kekulé
+        structure (:func:`unite_mol.bonds.kekule_orders`) count in it: an atom of such a system is valid, and
+        its energy's target is its valence with aromatic bonds 1.5 (furan's oxygen 3, pyrrole's N-H nitrogen 4),
+        so the energy does not push a right aromatic ring apart; atoms of a system without one are not valid;
+        without ``kekule``, aromatic bonds count 1.5 throughout.
 
         Raises:
             ValueError: without a bond head, or for an element with no single allowed valence.
         """
         if "bond_logits" not in out:
             raise ValueError("valence guidance needs a model with a bond head (train --bond-head)")
-        logits, _, target, right = self._head_graph(out, ids, mask)
+        logits, order, target, right = self._head_graph(out, ids, mask)
+        if kekule:
+            order_k, right = self._kekule_graph(order, target, mask)
+            target = target + self._hard_valence(order, mask) - self._hard_valence(order_k, mask)
         pm = pair_mask(mask).float()                                                       # real pairs, i != j
         weights = torch.tensor(BOND_VALENCE, device=logits.device)
         expected = ((logits.softmax(-1) * weights).sum(-1) * pm).sum(-1)                  # (B, N)
         energy = ((expected - target) ** 2 * mask.float()).sum(-1)
         return energy, right.all(-1)
 
+    @staticmethod
+    def _hard_valence(order: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each slot's valence (B, N) from orders (B, N, N), aromatic bonds 1.5, real pairs only."""
+        return (torch.tensor(BOND_VALENCE, device=order.device)[order] * pair_mask(mask)).sum(-1)
+
     def _head_graph(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The bond head's symmetrised logits (B, N, N, 5) and most likely orders (B, N, N), each slot's
-        allowed valence (B, N), and whether the most likely bonds give it exactly that valence (B, N; padding
-        counts as right)."""
+        """The bond head's symmetrised logits (B, N, N, 5) and most likely orders (B, N, N; 0 on padding
+        pairs), each slot's allowed valence (B, N), and whether the most likely bonds give it exactly that
+        valence, aromatic bonds 1.5 (B, N; padding counts as right)."""
         logits = out["bond_logits"].float()
         logits = 0.5 * (logits + logits.transpose(1, 2))
-        order = logits.argmax(-1)
+        order = logits.argmax(-1) * pair_mask(mask)
         target = self._valence_targets(ids, mask)
-        hard = (torch.tensor(BOND_VALENCE, device=logits.device)[order] * pair_mask(mask)).sum(-1)
-        return logits, order, target, ((hard - target).abs() < 1e-3) | ~mask
+        return logits, order, target, ((self._hard_valence(order, mask) - target).abs() < 1e-3) | ~mask
 
     def bond_length_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
                           margin: float = BOND_LENGTH_MARGIN, gate: bool = True, kekule: bool = True
@@ -451,23 +462,24 @@ class MoleculeAdapter(nn.Module):
             pm = asks.float()
             return 0.5 * (outside.pow(2) * pm).sum((1, 2)) / 0.01
 
-    @staticmethod
-    def _kekule_graph(order: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, d: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``order`` (B, N, N) with each molecule's aromatic systems kekulized (:func:`unite_mol.bonds.kekule_orders`,
-        the doubles where ``d`` is shortest) and, per slot, whether those orders give it its ``target`` valence
-        (B, N; padding counts as right). Systems without a kekulé structure stay aromatic (1.5)."""
-        pm = pair_mask(mask)
-        order = order * pm
+    @classmethod
+    def _kekule_graph(cls, order: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                      d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``order`` (B, N, N; 0 on padding pairs) with each molecule's aromatic systems kekulized
+        (:func:`unite_mol.bonds.kekule_orders`, the doubles where ``d`` is shortest, any without ``d``) and,
+        per slot, whether those orders give it its ``target`` valence (B, N; padding counts as right).
+        Systems without a kekulé structure stay aromatic and their atoms count as wrong (EDM's distance rule
+        reads single and double bonds only: cyclopentadienyl's five CH, right by 1.5 each, cannot all be)."""
         rows = (order == 4).any(-1).any(-1).nonzero().flatten().tolist()
         if rows:
-            o, tgt, dd = order.cpu().numpy().copy(), target.cpu().numpy(), d.float().cpu().numpy()
+            o, tgt = order.cpu().numpy().copy(), target.cpu().numpy()
+            dd = None if d is None else d.float().cpu().numpy()
             for b in rows:
                 k = int(mask[b].sum())
-                o[b, :k, :k] = kekule_orders(o[b, :k, :k], tgt[b, :k], dd[b, :k, :k])
+                o[b, :k, :k] = kekule_orders(o[b, :k, :k], tgt[b, :k], None if dd is None else dd[b, :k, :k])
             order = torch.from_numpy(o).to(mask.device)
-        hard = (torch.tensor(BOND_VALENCE, device=order.device)[order] * pm).sum(-1)
-        return order, ((hard - target).abs() < 1e-3) | ~mask
+        right = ((cls._hard_valence(order, mask) - target).abs() < 1e-3) & ~(order == 4).any(-1)
+        return order, right | ~mask
 
     def _valence_targets(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         table = torch.zeros(self.num_elements)
