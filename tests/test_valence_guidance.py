@@ -416,6 +416,24 @@ def test_valence_guidance_during_sampling():
             generate(1, model=model, steps=1, valence_from=bad, progress=False)
 
 
+def test_nudges_leave_molecules_done_at_an_earlier_nudge(monkeypatch):
+    from unite_mol import generation
+
+    model = headed_model()
+    seen = []
+    real = generation._nudge
+
+    def nudge(model, z, mask, ids, **kw):     # the 6-atom molecules are done from their first nudge on
+        z, _ = real(model, z, mask, ids, **kw)
+        seen.append(sorted(mask.sum(1).tolist()))
+        return z, mask.sum(1) == 6
+
+    monkeypatch.setattr(generation, "_nudge", nudge)
+    generate_samples(model, 4, seed=1, num_atoms=[6, 7, 6, 8], steps=6, valence_steps=1, valence_from=0.5)
+    # t >= 0.5 at 3 of the 6 predictions: all four molecules at the first, then only the 7- and 8-atom ones
+    assert seen == [[6, 6, 7, 8], [7, 8], [7, 8]]
+
+
 def test_bond_length_term_in_guidance(monkeypatch):
     model = headed_model()
     # this untrained head gives no atom its valence, so the gated term would ask nothing: ungated here

@@ -484,6 +484,12 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
 
     z (B, N, d) clean latents, mask (B, N), ids (B, N) element ids.  -> (B, N, d) float32
     """
+    return _nudge(model, z, mask, ids, step=step, softness=softness, tol=tol, lengths=lengths)[0]
+
+
+def _nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *, step: float,
+           softness: float, tol: float, lengths: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`valence_nudge`'s latents and which molecules were done (B,) before it."""
     z = z.detach().float()
     with frozen(model), torch.enable_grad():
         zi = z.clone().requires_grad_(True)
@@ -492,7 +498,7 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
     m = mask.unsqueeze(-1).float()
     rms = ((g.pow(2) * m).sum((1, 2)) / (m.sum((1, 2)) * g.shape[-1]).clamp(min=1)).sqrt()    # (B,)
     move = g / (g.abs() + softness * rms[:, None, None]).clamp(min=1e-30) * m
-    return torch.where(done[:, None, None], z, z - step * move)
+    return torch.where(done[:, None, None], z, z - step * move), done
 
 
 def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
@@ -505,6 +511,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
                      valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
                      restart_from: float = DEFAULT_RESTART_FROM,
+                     restart_nudges: bool = True,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -539,8 +546,11 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     :func:`valence_guidance` per molecule (``None``: :func:`resolve_valence_steps`; 0: guidance off, also
     during sampling); and every clean-latent prediction of the sampler at times ``t >= valence_from`` (1:
     none) gets one :func:`valence_nudge` (the next step then denoises from the nudged estimate, which
-    becomes its self-conditioning estimate too). ``valence_lengths``: the weight of the bond-length term in
-    both (:func:`guidance_energy`; 0: the bond head's valences alone).
+    becomes its self-conditioning estimate too), except for molecules already done at an earlier nudge of
+    the trajectory: their later predictions are left as they come and the finished latent's steps check them
+    again (``benchmarks/qm9/valence`` round 11: the same samples to within noise, 4 % less time).
+    ``valence_lengths``: the weight of the bond-length term in both (:func:`guidance_energy`; 0: the bond
+    head's valences alone).
 
     ``restarts`` (with valence guidance): after the finished latents' valence steps, each molecule that is
     not done by :func:`guidance_energy`'s rule (the model's own bond head and decoded distances: no data,
@@ -630,21 +640,39 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 elems = el if el is not None else model.decode(x32, m)["logits"].argmax(-1)
                 return step(model, x32, m, elems).to(x.dtype)
 
-        nudge = partial(valence_nudge, lengths=valence_lengths)
-
-        def trajectory(z0: torch.Tensor, rows: torch.Tensor, t_start: float, n_steps: int) -> torch.Tensor:
+        def trajectory(z0: torch.Tensor, rows: torch.Tensor, t_start: float, n_steps: int,
+                       nudges: bool = True) -> torch.Tensor:
             """Rows ``rows`` of the batch from ``z0`` at time ``t_start`` to finished (guided) latents."""
             w = int(mask[rows].sum(1).max())
             m, z0 = mask[rows, :w], z0[:, :w]
             el = None if told is None else told[rows, :w]
             conds = {} if ids is None else model.adapter.conditions(ids[rows, :w], m)
 
+            settled = torch.zeros(len(rows), dtype=torch.bool, device=device)   # done at an earlier nudge
+
             def refine(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:    # the sampler's last predictions
-                return x if float(t.reshape(-1)[0]) < valence_from else guided_latents(nudge, x, m, el)
+                if float(t.reshape(-1)[0]) < valence_from:
+                    return x
+                act = (~settled).nonzero().flatten()
+                if not len(act):
+                    return x
+                wa = int(m[act].sum(1).max())
+                verdict = {}
+
+                def step(model, xa, ma, ea):     # valence_nudge, keeping which molecules were done
+                    xa, verdict["done"] = _nudge(model, xa, ma, ea, step=VALENCE_NUDGE,
+                                                 softness=VALENCE_NUDGE_SOFTNESS, tol=VALENCE_TOL,
+                                                 lengths=valence_lengths)
+                    return xa
+                x = x.clone()
+                x[act, :wa] = guided_latents(step, x[act, :wa], m[act, :wa], None if el is None else el[act, :wa])
+                settled[act[verdict["done"]]] = True
+                return x
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 denoise = model.sampling_denoiser(m, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
-                                                  refine=refine if valence_steps and valence_from < 1 else None,
+                                                  refine=refine if nudges and valence_steps and valence_from < 1
+                                                  else None,
                                                   **conds)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(m), float(guidance),
@@ -667,7 +695,8 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
             if not len(rows):
                 break
             back = restart_from * z1[rows] + (1 - restart_from) * step_noise(z1[rows], rows)
-            z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))))
+            z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))),
+                                  nudges=restart_nudges)
         dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
         decoded = model.adapter.to_arrays(dec, mask, ids=told)
