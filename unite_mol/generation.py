@@ -511,7 +511,6 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
                      valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
                      restart_from: float = DEFAULT_RESTART_FROM,
-                     restart_nudges: bool = True,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
 
@@ -640,8 +639,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 elems = el if el is not None else model.decode(x32, m)["logits"].argmax(-1)
                 return step(model, x32, m, elems).to(x.dtype)
 
-        def trajectory(z0: torch.Tensor, rows: torch.Tensor, t_start: float, n_steps: int,
-                       nudges: bool = True) -> torch.Tensor:
+        def trajectory(z0: torch.Tensor, rows: torch.Tensor, t_start: float, n_steps: int) -> torch.Tensor:
             """Rows ``rows`` of the batch from ``z0`` at time ``t_start`` to finished (guided) latents."""
             w = int(mask[rows].sum(1).max())
             m, z0 = mask[rows, :w], z0[:, :w]
@@ -671,8 +669,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
 
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 denoise = model.sampling_denoiser(m, estimate_guidance=estimate_guidance, estimate_from=estimate_from,
-                                                  refine=refine if nudges and valence_steps and valence_from < 1
-                                                  else None,
+                                                  refine=refine if valence_steps and valence_from < 1 else None,
                                                   **conds)
                 if guide is not None:
                     denoise = guided(denoise, guide.sampling_denoiser(m), float(guidance),
@@ -695,8 +692,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
             if not len(rows):
                 break
             back = restart_from * z1[rows] + (1 - restart_from) * step_noise(z1[rows], rows)
-            z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))),
-                                  nudges=restart_nudges)
+            z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))))
         dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
         decoded = model.adapter.to_arrays(dec, mask, ids=told)
