@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 
 from unite_mol.bench.qm9 import ENTRIES, main
@@ -29,3 +30,18 @@ def test_smoke_preset_writes_complete_finite_results(tmp_path, monkeypatch):
     assert {"cpu", "cores", "commit", "command", "wall_s"} <= set(machine)
     for entry in ENTRIES:
         assert list((out / "curves" / entry).glob("*metrics.jsonl"))
+
+
+def test_draw_captions_say_what_is_wrong():
+    from unite_mol.bench.draw import status
+    from unite_mol.molecule import Molecule
+
+    def rd(numbers, bonds):
+        pos = np.arange(3 * len(numbers), dtype=float).reshape(-1, 3)
+        return Molecule(np.array(numbers), pos, bonds=np.array(bonds).reshape(-1, 3)).to_rdkit(sanitize=False)
+
+    methane = [(0, k, 1) for k in range(1, 5)]
+    assert status(rd([6, 1, 1, 1, 1], methane)) == "valid"
+    assert status(rd([6, 1, 1, 1], methane[:3])) == "radical"                       # methyl
+    assert status(rd([6, 1, 1, 1, 1, 1, 1], methane + [(5, 6, 1)])) == "2 fragments"
+    assert status(rd([6, 1, 1, 1, 1, 1], methane + [(0, 5, 1)])) == "not sanitisable"   # five-bonded carbon

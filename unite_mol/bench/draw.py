@@ -1,12 +1,30 @@
 """``python -m unite_mol.bench draw OUT.png``: a grid of 2-D drawings of generated molecules.
 
-The first ``--n`` samples of the shipped model (or ``--model``), seed 0, bonds from Open Babel; each
-caption says whether the molecule sanitises and is one fragment. Nothing is filtered out.
+The first ``--n`` samples of the shipped model (or ``--model``), seed 0, with the model's bonds (or perceived
+ones, ``--bonds``); each caption says whether the molecule is usable in :meth:`Molecule.invalid_reason`'s sense
+("valid": sanitises, one piece, no radical) or what it is not. Nothing is filtered out.
 """
 
 from __future__ import annotations
 
 import argparse
+
+
+def status(rd) -> str:
+    """The caption's verdict on an RDKit molecule built without sanitising (sanitised in place when it can
+    be): "valid", or "not sanitisable", or what else is wrong ("2 fragments", "radical")."""
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
+
+    with BlockLogs():
+        try:
+            Chem.SanitizeMol(rd)
+        except (ValueError, RuntimeError):
+            return "not sanitisable"
+    frags = len(Chem.GetMolFrags(rd))
+    wrong = ([f"{frags} fragments"] if frags > 1 else []) + \
+        (["radical"] if any(a.GetNumRadicalElectrons() for a in rd.GetAtoms()) else [])
+    return ", ".join(wrong) or "valid"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,18 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     pics, legends = [], []
     for k, m in enumerate(mols):
         rd = m.to_rdkit(sanitize=False)
-        try:
-            Chem.SanitizeMol(rd)
-            frags = len(Chem.GetMolFrags(rd))
-            status = "valid" + ("" if frags == 1 else f", {frags} fragments")
-            rd = Chem.RemoveHs(rd)
-        except (ValueError, RuntimeError):
-            status = "not sanitisable"
+        verdict = status(rd)
+        if verdict == "not sanitisable":
             rd.UpdatePropertyCache(strict=False)
+        else:
+            rd = Chem.RemoveHs(rd)
         rd = Chem.Mol(rd)
         AllChem.Compute2DCoords(rd)
         pics.append(rd)
-        legends.append(f"#{k} {m.formula}: {status}")
+        legends.append(f"#{k} {m.formula}: {verdict}")
     img = Draw.MolsToGridImage(pics, molsPerRow=6, subImgSize=(260, 220), legends=legends)
     img.save(args.out)
     print(f"wrote {args.out} (bonds: {mols[0].properties.get('bonds_from') if mols else args.bonds})")
