@@ -169,3 +169,23 @@ def test_kekule_orders_leave_what_has_no_kekule_structure():
     methane = graph(5, [(0, k, 1) for k in range(1, 5)])
     out = kekule_orders(methane, valences([6, 1, 1, 1, 1]))
     assert (out == methane).all() and out is not methane
+
+
+def test_kekule_search_is_bounded_on_dense_systems_without_a_structure():
+    import time
+
+    # two aromatic 21-cliques joined through one atom that needs no double bond: 42 atoms needing one each (even),
+    # but each clique is odd, so there is no perfect matching; unbounded, the search would take 20!! steps
+    n = 43
+    orders = np.zeros((n, n), dtype=np.int64)
+    for block in (range(0, 21), range(21, 42)):
+        for i in block:
+            for j in block:
+                if i != j:
+                    orders[i, j] = 4
+    orders[0, 42] = orders[42, 0] = orders[21, 42] = orders[42, 21] = 4
+    want = orders.astype(bool).sum(1) + 1
+    want[42] = 2                                     # its two aromatic bonds single
+    t = time.perf_counter()
+    out = kekule_orders(orders, want)
+    assert time.perf_counter() - t < 5.0 and (out == orders).all()

@@ -268,8 +268,10 @@ def _openbabel_bonds(mol: Molecule, charge: int) -> tuple[np.ndarray, np.ndarray
 
 
 # ------------------------------------------------------------------------------------------- kekulé
-#: the most matchings :func:`kekule_orders` compares in one aromatic system before it takes the best so far
-KEKULE_SEARCH_LIMIT = 4096
+#: the most search steps :func:`kekule_orders` spends on one aromatic system: it then takes the best matching
+#: found so far, or none (a bound for large, dense systems without a perfect matching, where the search grows
+#: as a double factorial; real rings need a few dozen steps)
+KEKULE_SEARCH_LIMIT = 20_000
 
 
 def kekule_orders(orders: np.ndarray, valences: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
@@ -280,8 +282,9 @@ def kekule_orders(orders: np.ndarray, valences: np.ndarray, distances: np.ndarra
     orders) - (its aromatic bond count)`` double bonds among its aromatic bonds; where that is 0 or 1 for
     every atom of the system, the doubles form a perfect matching of the atoms that need one, along aromatic
     bonds. Of the matchings, the one whose double bonds are shortest in ``distances`` (summed) is taken
-    (without ``distances``: the first found). A system with no such matching (an atom needing 2 or a negative
-    number, or an odd ring of atoms needing one) keeps its aromatic bonds.
+    (without ``distances``: the first found; at most :data:`KEKULE_SEARCH_LIMIT` search steps per system).
+    A system with no such matching (an atom needing 2 or a negative number, an odd ring of atoms needing one,
+    or none found within the search limit) keeps its aromatic bonds.
 
     Args:
         orders: ``(N, N)`` symmetric integer orders, 0 none, 1-3, 4 aromatic.
@@ -335,11 +338,11 @@ def _cheapest_matching(system: list[int], need: np.ndarray, arom: np.ndarray, co
     tried = [0]
 
     def search(free: frozenset, chosen: list, total: float) -> None:
-        if tried[0] >= KEKULE_SEARCH_LIMIT or total >= best[1]:
+        tried[0] += 1
+        if tried[0] > KEKULE_SEARCH_LIMIT or total >= best[1]:
             return
         if not free:
             best[0], best[1] = list(chosen), total
-            tried[0] += 1
             return
         a = min(free)
         for b in np.flatnonzero(arom[a]):
