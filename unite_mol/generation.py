@@ -487,9 +487,11 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
     return _nudge(model, z, mask, ids, step=step, softness=softness, tol=tol, lengths=lengths)[0]
 
 
-def _nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *, step: float,
-           softness: float, tol: float, lengths: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`valence_nudge`'s latents and which molecules were done (B,) before it."""
+def _nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
+           step: float = VALENCE_NUDGE, softness: float = VALENCE_NUDGE_SOFTNESS, tol: float = VALENCE_TOL,
+           lengths: float = DEFAULT_VALENCE_LENGTHS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`valence_nudge`'s latents and which molecules were done (B,) before it. The sampler's nudges call
+    this with its defaults (an experiment that changes the nudge's size sets them here)."""
     z = z.detach().float()
     with frozen(model), torch.enable_grad():
         zi = z.clone().requires_grad_(True)
@@ -658,9 +660,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 verdict = {}
 
                 def step(model, xa, ma, ea):     # valence_nudge, keeping which molecules were done
-                    xa, verdict["done"] = _nudge(model, xa, ma, ea, step=VALENCE_NUDGE,
-                                                 softness=VALENCE_NUDGE_SOFTNESS, tol=VALENCE_TOL,
-                                                 lengths=valence_lengths)
+                    xa, verdict["done"] = _nudge(model, xa, ma, ea, lengths=valence_lengths)
                     return xa
                 x = x.clone()
                 x[act, :wa] = guided_latents(step, x[act, :wa], m[act, :wa], None if el is None else el[act, :wa])
@@ -684,16 +684,16 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
 
         every = torch.arange(len(idx), device=device)
         z1 = trajectory(z, every, 0.0, steps)
+        dec = model.decode(z1, mask)
         for _ in range(restarts if valence_steps else 0):
             # molecules the bond head does not call done start again from restart_from
-            dec = model.decode(z1, mask)
             elems = told if told is not None else dec["logits"].argmax(-1)
             rows = (~finished(model, dec, mask, elems, valence_lengths)).nonzero().flatten()
             if not len(rows):
                 break
             back = restart_from * z1[rows] + (1 - restart_from) * step_noise(z1[rows], rows)
             z1[rows] = trajectory(back, rows, restart_from, max(1, round(steps * (1 - restart_from))))
-        dec = model.decode(z1, mask)
+            dec = model.decode(z1, mask)
         # atoms told their element keep it; otherwise the decoder's element head decides
         decoded = model.adapter.to_arrays(dec, mask, ids=told)
         bonds = model.adapter.to_bonds(dec, mask) or [None] * len(idx)

@@ -450,11 +450,10 @@ class MoleculeAdapter(nn.Module):
         with torch.autocast(device_type=mask.device.type, enabled=False):
             x = out["coords"].float() * self.config.coord_scale                            # (B, N, 3) Angstrom
             d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-8).sqrt()               # (B, N, N)
-        if kekule:
-            order, right = self._kekule_graph(order, target, mask, d.detach())
-        lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
-        hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
-        with torch.autocast(device_type=mask.device.type, enabled=False):
+            if kekule:
+                order, right = self._kekule_graph(order, target, mask, d.detach())
+            lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
+            hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
             asks = pair_mask(mask) & (hi > 0)        # real pairs whose order the tables have (hi = -inf if not)
             if gate:                                 # ... between atoms whose head valence is right
                 asks = asks & right[:, :, None] & right[:, None, :]

@@ -24,9 +24,10 @@ d() { .venv/bin/python -m unite_mol.bench levers "$1=$M${2:+@$2}" --samples 1000
         --out "benchmarks/qm9/valence/round8/s$S-$1"; }
 d default & d default-steps64 steps=64; wait
 d default-steps70 steps=70
-# the nudge's size (valence_nudge's step has no generate() keyword: set in the arm's process)
+# the nudge's size (no generate() keyword: set in the arm's process; since round 11 the sampler's nudges call
+# generation._nudge, whose default this sets; the rows ran when they called valence_nudge)
 nudge() { .venv/bin/python -c "import sys; from unite_mol import generation as g
-g.valence_nudge.__wrapped__.__kwdefaults__['step'] = float(sys.argv.pop(1))
+g._nudge.__kwdefaults__['step'] = float(sys.argv.pop(1))
 from unite_mol.bench.levers import main; sys.exit(main(sys.argv[1:]))" "$1" "default-nudge$1=$M" --samples 1000 \
           --recon 0 --seed "$S" --threads 1 --out "benchmarks/qm9/valence/round8/s$S-default-nudge$1"; }
 nudge 0.15 & nudge 0.07; wait
