@@ -3,7 +3,7 @@
 The generation issue counts a faster step as a lever like any other (equal wall-clock buys more steps).
 For each variant (default: bf16 autocast, fp32, bf16 + ``torch.compile``) this runs
 ``python -m unite_mol.train`` itself from the shipped model with the shipped recipe (decoder stage, bond
-head, self-conditioning; ``benchmarks/qm9/long-run-2``) for ``--budget`` seconds, and reads back:
+head, self-conditioning; ``benchmarks/qm9/training``) for ``--budget`` seconds, and reads back:
 
 * the steady-state rate (steps/s and molecules/s between a third of the run and its end, so compilation
   and warm-up are excluded) and the time to the first logged step (compilation shows here);
@@ -32,7 +32,7 @@ import torch
 from unite_mol.files import atomic_open
 from unite_mol.runtime import machine_info, parse_duration
 
-#: the shipped model's training flags (benchmarks/qm9/long-run/launch.sh with EXTRA="--self-cond --element-cond")
+#: the shipped model's training flags (benchmarks/qm9/training/launch.sh with EXTRA="--self-cond --element-cond")
 RECIPE = ["--lr", "1e-4", "--warmup", "20", "--refine-layers", "3", "--local-weight", "0.02", "--bond-head",
           "--refiner-lr-mult", "10", "--self-cond", "--element-cond"]
 VARIANTS = {"bf16": ["--amp", "bf16"], "fp32": ["--amp", "off"], "bf16+compile": ["--amp", "bf16", "--compile"]}
