@@ -59,7 +59,7 @@ def test_shipped_model_generates_molecules():
     guided = generate(8, seed=0, steps=10, guide="auto")
     assert "guidance 2 for t in [0.5, 1)" in guided[0].properties["sampler"]
     assert guided[0].properties["sampler"].endswith("valence guidance 4 steps, one valence step per prediction for "
-                                                   "t >= 0.9, bond-length weight 10")   # on by default: a bond head
+                                                   "t >= 0.9")   # on by default: a bond head
     assert any(a.positions.shape != b.positions.shape or not np.allclose(a.positions, b.positions)
                for a, b in zip(mols, guided))
 

@@ -136,7 +136,7 @@ def test_cli_and_api_share_their_defaults():
     cli = vars(build_parser().parse_args(["generate", "--n", "1", "--out", "x.sdf"]))
     api = {k: p.default for k, p in inspect.signature(generate).parameters.items()}
     for key in ("seed", "steps", "method", "batch_size", "bonds", "device", "precision", "num_atoms", "temperature",
-                "noise_level", "valence_steps", "valence_from", "valence_lengths", "restarts", "restart_from"):
+                "noise_level", "valence_steps", "valence_from", "restarts", "restart_from"):
         assert cli[key] == api[key], key
 
 

@@ -44,10 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--valence-from", type=float, default=0.9,
                    help="one valence step on each of the sampler's predictions at times t >= this (1 = only the "
                         "finished latent is guided; default: generate()'s)")
-    g.add_argument("--valence-lengths", type=float, default=10.0,
-                   help="weight of valence guidance's bond-length term: decoded distances pulled to where EDM's "
-                        "bond-length tables read the bond head's bonds back (0 = valences alone; default: "
-                        "generate()'s)")
     g.add_argument("--restarts", type=int, default=0,
                    help="with valence guidance: times a molecule the bond head does not call done is noised back "
                         "to --restart-from and integrated again (default: generate()'s)")
@@ -90,7 +86,7 @@ def _generate(args: argparse.Namespace) -> int:
                             precision=args.precision, min_n=1, temperature=args.temperature,
                             noise_level=args.noise_level, formula=args.formula,
                             valence_steps=args.valence_steps, valence_from=args.valence_from,
-                            valence_lengths=args.valence_lengths, restarts=args.restarts,
+                            restarts=args.restarts,
                             restart_from=args.restart_from)
         guide_arg = None if args.guide == "none" else args.guide
         check_guidance(1.0, guide_arg, args.guidance, None)
@@ -116,7 +112,7 @@ def _generate(args: argparse.Namespace) -> int:
                                   noise_level=args.noise_level, guide=guide, guidance=guidance,
                                   guidance_interval=interval, formula=args.formula,
                                   valence_steps=args.valence_steps, valence_from=args.valence_from,
-                                  valence_lengths=args.valence_lengths, restarts=args.restarts,
+                                  restarts=args.restarts,
                             restart_from=args.restart_from):
                     written += 1
                     yield m

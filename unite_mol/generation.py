@@ -45,7 +45,7 @@ from unite_mol.core.model import GEConfig
 from unite_mol.core.samplers import check_interval, check_sampler, guided, sample
 from unite_mol.core.unite import UniteModel, check_estimate_from
 from unite_mol.elements import parse_formula, symbol
-from unite_mol.molecular import BOND_LENGTH_MARGIN, MoleculeAdapter, MoleculeConfig
+from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.molecule import Molecule
 from unite_mol.model_files import load_model_files, save_model_files
 from unite_mol.refiner import charges_from_bonds
@@ -91,18 +91,10 @@ DEFAULT_VALENCE_STEPS = 4
 VALENCE_NUDGE = 0.1
 VALENCE_NUDGE_SOFTNESS = 0.3
 DEFAULT_VALENCE_FROM = 0.9
-#: weight of the bond-length term in valence guidance's energy (:func:`guidance_energy`; 0: valence only).
-#: ``benchmarks/qm9/valence`` round 8, three seeds, 1,000 samples each: EDM atom / molecule stability / valid
-#: and connected 94.7 / 58.8 / 75.2 % at 10 against 92.5 / 49.1 / 70.6 % without the term, at the same time;
-#: 0.3, 1 and 3 gave 0.1-0.4 points less atom stability, 30 no more than 10 (two seeds)
-DEFAULT_VALENCE_LENGTHS = 10.0
 #: restarts (:func:`generate_samples`): how many times a molecule that valence guidance leaves not done goes back
 #: to time DEFAULT_RESTART_FROM and is integrated again (``benchmarks/qm9/valence`` round 10)
 DEFAULT_RESTARTS = 0
 DEFAULT_RESTART_FROM = 0.9
-#: a molecule's bond-length misfit below which guidance leaves it: (margin / 0.1 A)^2, i.e. every pair inside
-#: EDM's own window (the misfit is measured in windows shrunk by the margin)
-LENGTHS_FIT = (BOND_LENGTH_MARGIN / 0.1) ** 2
 
 
 def resolve_valence_steps(model: UniteModel, valence_steps: int | None) -> int:
@@ -237,8 +229,7 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
                         time_shift: float, precision: str, first_index: int = 0, min_n: int = 0,
                         temperature: float = 1.0, noise_level: float = 0.0, formula: str | None = None,
                         valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
-                        valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
-                        restart_from: float = DEFAULT_RESTART_FROM) -> None:
+                        restarts: int = DEFAULT_RESTARTS, restart_from: float = DEFAULT_RESTART_FROM) -> None:
     """Validate the sampling arguments shared by :func:`generate` and :func:`generate_samples` (no work done;
     whether the model can take ``formula`` is :func:`formula_composition`'s check).
 
@@ -258,9 +249,6 @@ def check_sampling_args(n: int, *, seed: int, num_atoms: Any, steps: int, method
         _check_int("valence_steps", valence_steps, 0)
     if not isinstance(valence_from, numbers.Real) or isinstance(valence_from, bool) or not 0.0 <= valence_from <= 1.0:
         raise ValueError(f"valence_from must be a time in [0, 1], got {valence_from!r}")
-    if not isinstance(valence_lengths, numbers.Real) or isinstance(valence_lengths, bool) \
-            or not np.isfinite(valence_lengths) or valence_lengths < 0:
-        raise ValueError(f"valence_lengths must be a number >= 0, got {valence_lengths!r}")
     _check_int("restarts", restarts, 0)
     if not isinstance(restart_from, numbers.Real) or isinstance(restart_from, bool) or not 0.0 < restart_from < 1.0:
         raise ValueError(f"restart_from must be a time in (0, 1), got {restart_from!r}")
@@ -372,14 +360,13 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int 
 
 @torch.no_grad()
 def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *, steps: int,
-                     lr: float = VALENCE_LR, anchor: float = VALENCE_ANCHOR, tol: float = VALENCE_TOL,
-                     lengths: float = DEFAULT_VALENCE_LENGTHS) -> torch.Tensor:
+                     lr: float = VALENCE_LR, anchor: float = VALENCE_ANCHOR, tol: float = VALENCE_TOL) -> torch.Tensor:
     """Valence guidance: move finished latents so that the model's own bond head gives every atom its valence.
 
     Up to ``steps`` Adam steps (learning rate ``lr``) per molecule on :func:`guidance_energy` (the bond head's
-    valence error, plus ``lengths`` times its bond-length term) plus ``anchor`` times the squared distance to
-    the sampled latent; a molecule stops as soon as it is done (its most likely bonds are valence-valid, its
-    valence error is below ``tol`` and, with ``lengths``, its distances fit those bonds: :func:`guidance_energy`),
+    valence error) plus ``anchor`` times the squared distance to
+    the sampled latent; a molecule stops as soon as it is done (its most likely bonds are valence-valid and its
+    valence error is below ``tol``: :func:`guidance_energy`),
     so a valid sample is returned as it was drawn. Only the latents move: coordinates and elements still come
     from the decoder, nothing from a force field or the data. Each molecule's path depends on its own latent
     alone (its loss is a sum over its atoms and Adam works element by element), not on what else is in the
@@ -390,7 +377,7 @@ def valence_guidance(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids
     """
     with frozen(model):         # gradients to the latents only (about 10 % faster)
         return _valence_steps(model, z.detach().float(), mask, ids, steps=steps, lr=lr, anchor=anchor, tol=tol,
-                              lengths=lengths)
+                              )
 
 
 @contextmanager
@@ -407,39 +394,33 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 def guidance_energy(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor,
-                    lengths: float = DEFAULT_VALENCE_LENGTHS, tol: float = VALENCE_TOL
+                    tol: float = VALENCE_TOL
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Valence guidance's energy per molecule and whether the molecule is done, both (B,).
 
-    The energy is the bond head's valence error (:meth:`MoleculeAdapter.valence_error`) plus ``lengths``
-    times the decoded distances' misfit to the head's bonds under EDM's bond-length tables
-    (:meth:`MoleculeAdapter.bond_length_error`). Done: the head's most likely bonds give every atom its
-    valence, the valence error is below ``tol``, and (with ``lengths``) every pair is inside EDM's own window
+    The energy is the bond head's valence error (:meth:`MoleculeAdapter.valence_error`). Done: the head's most
+    likely bonds give every atom its valence and the valence error is below ``tol``
     (the misfit, measured in windows shrunk by the margin, is under the margin's worth). One decoder pass,
     differentiable in ``z``.
     """
-    return _energy(model, model.decode(z, mask), mask, ids, lengths, tol)
+    return _energy(model, model.decode(z, mask), mask, ids, tol)
 
 
 def _energy(model: UniteModel, out: dict[str, torch.Tensor], mask: torch.Tensor, ids: torch.Tensor,
-            lengths: float, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+            tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     energy, valid = model.adapter.valence_error(out, ids, mask)
     done = valid & (energy.detach() < tol)
-    if lengths:
-        misfit = model.adapter.bond_length_error(out, ids, mask)
-        energy = energy + lengths * misfit
-        done = done & (misfit.detach() < LENGTHS_FIT)
     return energy, done
 
 
 def finished(model: UniteModel, out: dict[str, torch.Tensor], mask: torch.Tensor, ids: torch.Tensor,
-             lengths: float = DEFAULT_VALENCE_LENGTHS, tol: float = VALENCE_TOL) -> torch.Tensor:
+             tol: float = VALENCE_TOL) -> torch.Tensor:
     """Whether each decoded molecule (decoder output ``out``) is done by :func:`guidance_energy`'s rule. (B,)"""
-    return _energy(model, out, mask, ids, lengths, tol)[1]
+    return _energy(model, out, mask, ids, tol)[1]
 
 
 def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
-                   steps: int, lr: float, anchor: float, tol: float, lengths: float) -> torch.Tensor:
+                   steps: int, lr: float, anchor: float, tol: float) -> torch.Tensor:
     z = z0.clone()
     b = z.shape[0]
     m1, m2 = torch.zeros_like(z), torch.zeros_like(z)
@@ -453,10 +434,10 @@ def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids:
         width = int(mask[idx].sum(1).max())
         mi, zi = mask[idx, :width], z[idx, :width].clone().requires_grad_(True)
         with torch.enable_grad():
-            energy, done = guidance_energy(model, zi, mi, ids[idx, :width], lengths, tol)
+            energy, done = guidance_energy(model, zi, mi, ids[idx, :width], tol)
             loss = energy + anchor * ((zi - z0[idx, :width]).pow(2) * mi.unsqueeze(-1)).sum((1, 2))
             (grad,) = torch.autograd.grad(loss.sum(), zi)
-        # done (valid, confident and, with the lengths term, drawn as bonded): keep this latent
+        # done (valid and confident): keep this latent
         active[idx[done]] = False
         go, g = idx[~done], grad[~done]
         count[go] += 1
@@ -471,12 +452,12 @@ def _valence_steps(model: UniteModel, z0: torch.Tensor, mask: torch.Tensor, ids:
 @torch.no_grad()
 def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
                   step: float = VALENCE_NUDGE, softness: float = VALENCE_NUDGE_SOFTNESS,
-                  tol: float = VALENCE_TOL, lengths: float = DEFAULT_VALENCE_LENGTHS) -> torch.Tensor:
+                  tol: float = VALENCE_TOL) -> torch.Tensor:
     """One step of valence guidance on a clean-latent prediction, for the sampler's last steps.
 
     Each molecule not yet done (:func:`guidance_energy`'s stopping rule, that of :func:`valence_guidance`)
     moves by ``-step * g / (|g| + softness * rms(g))``, with ``g``
-    the gradient of its :func:`guidance_energy` (``lengths``: the bond-length term's weight) and ``rms`` taken over its real
+    the gradient of its :func:`guidance_energy` and ``rms`` taken over its real
     atoms and channels: a sign step where the gradient is large, smaller where it is small, so latents far
     from any valence problem barely move (a plain sign step, ``softness = 0``, cost 4 points of valid and
     connected molecules, ``benchmarks/qm9/valence`` round 6). Other molecules and padding are returned
@@ -484,18 +465,17 @@ def valence_nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: t
 
     z (B, N, d) clean latents, mask (B, N), ids (B, N) element ids.  -> (B, N, d) float32
     """
-    return _nudge(model, z, mask, ids, step=step, softness=softness, tol=tol, lengths=lengths)[0]
+    return _nudge(model, z, mask, ids, step=step, softness=softness, tol=tol)[0]
 
 
 def _nudge(model: UniteModel, z: torch.Tensor, mask: torch.Tensor, ids: torch.Tensor, *,
-           step: float = VALENCE_NUDGE, softness: float = VALENCE_NUDGE_SOFTNESS, tol: float = VALENCE_TOL,
-           lengths: float = DEFAULT_VALENCE_LENGTHS) -> tuple[torch.Tensor, torch.Tensor]:
+           step: float = VALENCE_NUDGE, softness: float = VALENCE_NUDGE_SOFTNESS, tol: float = VALENCE_TOL) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`valence_nudge`'s latents and which molecules were done (B,) before it. The sampler's nudges call
     this with its defaults (an experiment that changes the nudge's size sets them here)."""
     z = z.detach().float()
     with frozen(model), torch.enable_grad():
         zi = z.clone().requires_grad_(True)
-        energy, done = guidance_energy(model, zi, mask, ids, lengths, tol)
+        energy, done = guidance_energy(model, zi, mask, ids, tol)
         (g,) = torch.autograd.grad(energy.sum(), zi)
     m = mask.unsqueeze(-1).float()
     rms = ((g.pow(2) * m).sum((1, 2)) / (m.sum((1, 2)) * g.shape[-1]).clamp(min=1)).sqrt()    # (B,)
@@ -511,7 +491,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                      estimate_from: str = "previous", guide: UniteModel | None = None, guidance: float = 1.0,
                      guidance_interval: tuple[float, float] = (0.0, 1.0), formula: str | None = None,
                      valence_steps: int | None = None, valence_from: float = DEFAULT_VALENCE_FROM,
-                     valence_lengths: float = DEFAULT_VALENCE_LENGTHS, restarts: int = DEFAULT_RESTARTS,
+                     restarts: int = DEFAULT_RESTARTS,
                      restart_from: float = DEFAULT_RESTART_FROM,
                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Raw samples: (atomic numbers, positions, predicted bond rows or ``None`` without a bond head).
@@ -550,11 +530,9 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     becomes its self-conditioning estimate too), except for molecules already done at an earlier nudge of
     the trajectory: their later predictions are left as they come and the finished latent's steps check them
     again (``benchmarks/qm9/valence`` round 11: the same samples to within noise, 4 % less time).
-    ``valence_lengths``: the weight of the bond-length term in both (:func:`guidance_energy`; 0: the bond
-    head's valences alone).
 
     ``restarts`` (with valence guidance): after the finished latents' valence steps, each molecule that is
-    not done by :func:`guidance_energy`'s rule (the model's own bond head and decoded distances: no data,
+    not done by :func:`guidance_energy`'s rule (the model's own bond head: no data,
     no outside judge) is noised back to ``z = t x + (1 - t) eps`` at ``t = restart_from``, ``eps`` fresh
     from the sample's own stream, and integrated again to ``t = 1`` with the sampler's step size
     (``round(steps * (1 - restart_from))`` steps, nudges and final valence steps included); up to
@@ -567,7 +545,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths,
+                        valence_steps=valence_steps, valence_from=valence_from,
                         restarts=restarts, restart_from=restart_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     valence_steps = resolve_valence_steps(model, valence_steps)
@@ -660,7 +638,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                 verdict = {}
 
                 def step(model, xa, ma, ea):     # valence_nudge, keeping which molecules were done
-                    xa, verdict["done"] = _nudge(model, xa, ma, ea, lengths=valence_lengths)
+                    xa, verdict["done"] = _nudge(model, xa, ma, ea)
                     return xa
                 x = x.clone()
                 x[act, :wa] = guided_latents(step, x[act, :wa], m[act, :wa], None if el is None else el[act, :wa])
@@ -678,7 +656,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
                             noise_level=noise_level, step_noise=partial(step_noise, rows=rows))
             z1 = z1.float()
             if valence_steps:
-                z1 = guided_latents(partial(valence_guidance, steps=valence_steps, lengths=valence_lengths), z1,
+                z1 = guided_latents(partial(valence_guidance, steps=valence_steps), z1,
                                     m, el)
             return F.pad(z1, (0, 0, 0, width - w))
 
@@ -688,7 +666,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int
         for _ in range(restarts if valence_steps else 0):
             # molecules the bond head does not call done start again from restart_from
             elems = told if told is not None else dec["logits"].argmax(-1)
-            rows = (~finished(model, dec, mask, elems, valence_lengths)).nonzero().flatten()
+            rows = (~finished(model, dec, mask, elems)).nonzero().flatten()
             if not len(rows):
                 break
             back = restart_from * z1[rows] + (1 - restart_from) * step_noise(z1[rows], rows)
@@ -723,7 +701,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
              estimate_from: str = "previous", guide: UniteModel | str | Path | None = None,
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
              formula: str | None = None, valence_steps: int | None = None,
-             valence_from: float = DEFAULT_VALENCE_FROM, valence_lengths: float = DEFAULT_VALENCE_LENGTHS,
+             valence_from: float = DEFAULT_VALENCE_FROM,
              restarts: int = DEFAULT_RESTARTS, restart_from: float = DEFAULT_RESTART_FROM,
              ) -> list[Molecule]:
     """Generate ``n`` molecules.
@@ -767,9 +745,6 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
         valence_from: with valence guidance on, each of the sampler's clean-latent predictions at times
             ``t >= valence_from`` also takes one step (:func:`valence_nudge`), and the sampler goes on from
             the nudged estimate; 1: only the finished latent is guided (see :func:`generate_samples`).
-        valence_lengths: the weight of a bond-length term in valence guidance's energy: the decoded
-            distances are also pulled into the windows where EDM's bond-length tables read the bond head's
-            bonds back (:meth:`MoleculeAdapter.bond_length_error`); 0: valences alone.
         restarts, restart_from: with valence guidance on, a molecule that guidance leaves not done (by the
             model's own bond head: :func:`guidance_energy`'s rule) is noised back to time ``restart_from``
             with fresh noise from its own random stream and integrated again, up to ``restarts`` times (see
@@ -820,7 +795,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
     check_sampling_args(n, seed=seed, num_atoms=num_atoms, steps=steps, method=method, batch_size=batch_size,
                         time_shift=time_shift, precision=precision, first_index=first_index,
                         temperature=temperature, noise_level=noise_level, formula=formula,
-                        valence_steps=valence_steps, valence_from=valence_from, valence_lengths=valence_lengths,
+                        valence_steps=valence_steps, valence_from=valence_from,
                         restarts=restarts, restart_from=restart_from)
     check_guidance(estimate_guidance, guide, guidance, guidance_interval)
     check_estimate_from(estimate_from)
@@ -870,7 +845,6 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
            if guide is not None and tuple(guidance_interval) != (0.0, 1.0) else "") \
         + (f", valence guidance {valence_steps} steps" if valence_steps else "") \
         + (f", one valence step per prediction for t >= {valence_from:g}" if valence_steps and valence_from < 1 else "") \
-        + (f", bond-length weight {valence_lengths:g}" if valence_steps and valence_lengths else "") \
         + (f", {restarts} restart{'s' if restarts > 1 else ''} from t = {restart_from:g}"
            if valence_steps and restarts else "")
 
@@ -882,7 +856,7 @@ def generate(n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = N
                                    guide=guide, guidance=guidance,
                                    guidance_interval=guidance_interval, formula=formula,
                                    valence_steps=valence_steps, valence_from=valence_from,
-                                   valence_lengths=valence_lengths, restarts=restarts, restart_from=restart_from)
+                                   restarts=restarts, restart_from=restart_from)
         out = []
         for i, (z, x, predicted) in enumerate(samples, first):
             props = {"seed": seed, "sample_index": i, "name": f"unite_mol_{seed}_{i}", "precision": used,

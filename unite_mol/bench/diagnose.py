@@ -223,7 +223,7 @@ FAILURE_CLASSES = ("stable", "orders only", "connectivity", "composition")
 
 
 def _valence_sets(numbers: np.ndarray) -> list[tuple[int, ...]]:
-    from unite_mol.bonds import allowed_valence_table
+    from unite_mol.metrics.edm_tables import allowed_valence_table
 
     table = allowed_valence_table()
     return [tuple(table.get(int(z), ())) for z in numbers]

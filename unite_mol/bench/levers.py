@@ -15,7 +15,7 @@ Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves o
 
 A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
 ``noise_level``, ``time_shift``, ``estimate_guidance``, ``estimate_from``, ``guide``, ``guidance``, ``guidance_from``,
-``guidance_to``, ``valence_steps``, ``valence_from``, ``valence_lengths``, ``restarts``, ``restart_from``; the rest stay at ``generate()``'s defaults, except the guide: none unless the spec says
+``guidance_to``, ``valence_steps``, ``valence_from``, ``restarts``, ``restart_from``; the rest stay at ``generate()``'s defaults, except the guide: none unless the spec says
 ``guide=auto`` or a path), so one model under several samplers is one table::
 
     python -m unite_mol.bench levers ode=M "sde=M@method=stochastic,noise_level=0.5,steps=50" --recon 0
@@ -40,7 +40,7 @@ from unite_mol.files import atomic_open
 SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float, "time_shift": float,
                 "estimate_guidance": float, "estimate_from": str, "guidance": float, "guide": str, "guidance_from": float,
                 "guidance_to": float, "valence_steps": int,
-                "valence_from": float, "valence_lengths": float,
+                "valence_from": float,
                 "restarts": int, "restart_from": float}
 
 COLUMNS = (
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="NAME=MODEL_PATH[@key=value,...] (MODEL_PATH: NAME or NAME.pt with its "
-                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, estimate_from, guide, guidance, guidance_from, guidance_to, valence_steps, valence_from, valence_lengths, restarts, restart_from)")
+                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, estimate_from, guide, guidance, guidance_from, guidance_to, valence_steps, valence_from, restarts, restart_from)")
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")

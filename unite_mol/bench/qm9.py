@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.checkpoint or pr.name == "pretrained":
         from unite_mol.generation import (DEFAULT_RESTART_FROM, DEFAULT_RESTARTS, DEFAULT_VALENCE_FROM,
-                                          DEFAULT_VALENCE_LENGTHS, load_model, resolve_valence_steps)
+                                          load_model, resolve_valence_steps)
 
         model = load_model(args.checkpoint)
         name = (Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)") + conditioning_label(model)
@@ -135,11 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         configs["sampler"]["valence_steps"] = valence
         if valence:   # generate()'s nudges of the sampler's predictions come with valence guidance
             configs["sampler"]["valence_from"] = DEFAULT_VALENCE_FROM
-            configs["sampler"]["valence_lengths"] = DEFAULT_VALENCE_LENGTHS
             configs["sampler"]["restarts"] = DEFAULT_RESTARTS
             configs["sampler"]["restart_from"] = DEFAULT_RESTART_FROM
         print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler"
-              f"{f', valence guidance {valence} steps, nudges from t >= {DEFAULT_VALENCE_FROM:g}, bond-length weight {DEFAULT_VALENCE_LENGTHS:g}, {DEFAULT_RESTARTS} restarts from {DEFAULT_RESTART_FROM:g}' if valence else ''})",
+              f"{f', valence guidance {valence} steps, nudges from t >= {DEFAULT_VALENCE_FROM:g}, {DEFAULT_RESTARTS} restarts from {DEFAULT_RESTART_FROM:g}' if valence else ''})",
               flush=True)
         gen, _ = generation_eval(model, pr.samples, pr.steps, reference, seed=args.seed)
         row.update(gen)

@@ -12,7 +12,7 @@ import collections
 import numpy as np
 
 from unite_mol import generate
-from unite_mol.bonds import allowed_valence_table
+from unite_mol.metrics.edm_tables import allowed_valence_table
 from unite_mol.metrics import edm_stability
 
 ap = argparse.ArgumentParser()
