@@ -1,7 +1,7 @@
 """The bit-identity reference of the default sampler: ``python tests/reference_samples.py`` rewrites
 ``tests/data/default_samples.npz`` (run it only when a change of the samples is meant, and say so in the commit).
 
-Two runs of the shipped model: ``generate(32, seed=0)`` at every default, and ``generate(12, seed=0, restarts=1)``.
+Two runs of the shipped model: ``generate(32, seed=0)`` at every default, and ``generate(12, seed=0, sampler={"restarts": 1})``.
 Each is stored as flat arrays (atomic numbers, positions, bond rows, per-molecule counts) with the torch
 version and the precision the defaults resolved to: bit-identity is promised on one machine and torch build,
 not across them, so the test skips (saying why) elsewhere."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-RUNS = {"default": dict(n=32), "restarts1": dict(n=12, restarts=1)}
+RUNS = {"default": dict(n=32), "restarts1": dict(n=12, sampler={"restarts": 1})}
 PATH = Path(__file__).resolve().parent / "data" / "default_samples.npz"
 
 
