@@ -33,7 +33,7 @@ from unite_mol.sampling.config import check_int
 from unite_mol.sampling.sampler import resolve_valence_steps
 
 __all__ = ["DEFAULT_GUIDE", "DEFAULT_MODEL", "PRETRAINED_DIR", "REQUEST_HELP", "build_model", "check_request",
-           "formula_composition", "generate", "generate_samples", "load_model", "make_molecules",
+           "formula_composition", "generate", "generate_arrays", "generate_samples", "load_model", "make_molecules",
            "resolve_valence_steps", "sample_generator", "save_model"]
 
 #: bond choices of :func:`generate` (``None``: atoms only)
@@ -272,3 +272,14 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, first_index: i
                   valid_only=False, relax=False, first_index=first_index)
     return Sampler(model, sampler).run(n, seed=seed, first_index=first_index, num_atoms=num_atoms, formula=formula,
                                        progress=progress)
+
+
+def generate_arrays(model: UniteModel, n: int, *, seed: int = 0,
+                    sampler: SamplerConfig | Mapping[str, Any] | str | Path | None = None,
+                    progress: bool | Callable[[int], None] = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Raw samples without bonds: (atomic numbers, positions) each.
+
+    Raises:
+        ValueError: for a bad setting.
+    """
+    return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, sampler=sampler, progress=progress)]

@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     done(f"2/6 decoder sensitivity at {len(SIGMAS)} noise levels")
     res["latents"] = latent_stats(encoded.latents())
     done("3/6 latent channel statistics")
-    samples = generate_arrays(model, n_samples, seed=args.seed, steps=steps)
+    samples = generate_arrays(model, n_samples, seed=args.seed, sampler={"steps": steps})
     done(f"generated {n_samples} samples ({steps} Heun steps)")
     res["structure"] = {"samples": summarise_structure(structure_stats(samples)),
                         "data": summarise_structure(structure_stats(encoded.inputs))}

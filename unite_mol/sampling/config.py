@@ -51,7 +51,7 @@ HELP = {
     "steps": "solver steps (denoiser calls)",
     "method": "solver: stochastic, heun or euler",
     "noise_level": "strength of the noise re-drawn along the way (stochastic sampler; default: 64 for stochastic, "
-                   "0 otherwise)",
+                   "0 otherwise",
     "temperature": f"scale of the starting noise (the model was trained at 1; at most {MAX_TEMPERATURE:g})",
     "time_shift": "where the steps go: below 1 more near the noise end, above 1 more near the clean end",
     "estimate_from": "which self-conditioning estimate each step reads: previous, this-step or recycle",
