@@ -51,12 +51,12 @@ def test_export_half_precision(tmp_path):
 def test_shipped_model_generates_molecules():
     from unite_mol import generate
 
-    mols = generate(8, seed=0, steps=10)
+    mols = generate(8, seed=0, sampler=dict(steps=10))
     assert len(mols) == 8 and all(m.bonds is not None for m in mols)
     assert mols[0].to_rdkit(sanitize=False).GetNumAtoms() == mols[0].num_atoms
     # guide="auto" guides the shipped model by the shipped guide, which denoises the same latent space
     assert "guidance 2" not in mols[0].properties["sampler"]
-    guided = generate(8, seed=0, steps=10, guide="auto")
+    guided = generate(8, seed=0, sampler=dict(steps=10, guide="auto"))
     assert "guidance 2 for t in [0.5, 1)" in guided[0].properties["sampler"]
     assert guided[0].properties["sampler"].endswith("valence guidance 4 steps, one valence step per prediction for "
                                                    "t >= 0.9")   # on by default: a bond head

@@ -10,7 +10,16 @@ import torch
 
 from helpers import tiny_model
 from unite_mol import generate
-from unite_mol.generation import build_model, generate_samples, valence_guidance, valence_nudge
+from unite_mol.generation import build_model, generate_samples
+from unite_mol.sampling import ValenceGuidance
+
+
+def valence_guidance(model, z, mask, ids, *, steps, **settings):
+    return ValenceGuidance(**settings).descend(model, z, mask, ids, steps=steps)
+
+
+def valence_nudge(model, z, mask, ids, **settings):
+    return ValenceGuidance(**settings).nudge(model, z, mask, ids)[0]
 from unite_mol.refiner import BOND_CLASSES
 
 BIG = 30.0
@@ -174,19 +183,19 @@ def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
 
 def test_generate_with_valence_guidance():
     model = headed_model()
-    plain = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=0, progress=False)
-    guided = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=5, progress=False)
+    plain = generate(3, seed=0, model=model, num_atoms=7, progress=False, sampler=dict(steps=3, valence_steps=0))
+    guided = generate(3, seed=0, model=model, num_atoms=7, progress=False, sampler=dict(steps=3, valence_steps=5))
     assert "valence guidance 5 steps" in guided[0].properties["sampler"]
     assert "valence" not in plain[0].properties["sampler"]
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(plain, guided))
     # the same seed gives the same guided molecules
-    again = generate_samples(model, 3, seed=0, steps=3, num_atoms=7, valence_steps=5)
+    again = generate_samples(model, 3, seed=0, num_atoms=7, sampler=dict(steps=3, valence_steps=5))
     for m, (zz, x, _) in zip(guided, again):
         assert np.allclose(m.positions, x)
     with pytest.raises(ValueError, match="bond head"):
-        generate(1, model=tiny_model(), steps=1, valence_steps=3, progress=False)
+        generate(1, model=tiny_model(), progress=False, sampler=dict(steps=1, valence_steps=3))
     with pytest.raises(ValueError, match="valence_steps"):
-        generate(1, model=model, steps=1, valence_steps=-1, progress=False)
+        generate(1, model=model, progress=False, sampler=dict(steps=1, valence_steps=-1))
 
 
 def test_cli_valence_steps(tmp_path, capsys):
@@ -230,31 +239,29 @@ def test_refined_prediction_is_the_next_estimate():
 
 def test_valence_guidance_during_sampling():
     model = headed_model()
-    kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, progress=False)
-    end = generate(2, valence_from=1.0, **kw)
-    during = generate(2, valence_from=0.5, **kw)
+    kw = dict(seed=0, model=model, num_atoms=7, progress=False)
+    end = generate(2, sampler=dict(steps=4, valence_steps=3, valence_from=1.0), **kw)
+    during = generate(2, sampler=dict(steps=4, valence_steps=3, valence_from=0.5), **kw)
     assert during[0].properties["sampler"].endswith("valence guidance 3 steps, one valence step per prediction "
                                                      "for t >= 0.5")
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="valence_from"):
-            generate(1, model=model, steps=1, valence_from=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, valence_from=bad))
 
 
 def test_nudges_leave_molecules_done_at_an_earlier_nudge(monkeypatch):
-    from unite_mol import generation
-
     model = headed_model()
     seen = []
-    real = generation._nudge
+    real = ValenceGuidance.nudge
 
-    def nudge(model, z, mask, ids, **kw):     # the 6-atom molecules are done from their first nudge on
-        z, _ = real(model, z, mask, ids, **kw)
+    def nudge(self, model, z, mask, ids):     # the 6-atom molecules are done from their first nudge on
+        z, _ = real(self, model, z, mask, ids)
         seen.append(sorted(mask.sum(1).tolist()))
         return z, mask.sum(1) == 6
 
-    monkeypatch.setattr(generation, "_nudge", nudge)
-    generate_samples(model, 4, seed=1, num_atoms=[6, 7, 6, 8], steps=6, valence_steps=1, valence_from=0.5)
+    monkeypatch.setattr(ValenceGuidance, "nudge", nudge)
+    generate_samples(model, 4, seed=1, num_atoms=[6, 7, 6, 8], sampler=dict(steps=6, valence_steps=1, valence_from=0.5))
     # t >= 0.5 at 3 of the 6 predictions: all four molecules at the first, then only the 7- and 8-atom ones
     assert seen == [[6, 6, 7, 8], [7, 8], [7, 8]]
 
@@ -263,7 +270,7 @@ def test_parallel_batches_give_the_same_molecules_as_one_thread():
     """Two threads run two batches side by side, one thread each: the same numbers as one thread doing
     them in turn (each batch's arithmetic is the same), with and without guidance during sampling."""
     model = headed_model()
-    kw = dict(seed=5, steps=3, batch_size=2, precision="fp32", valence_steps=2, valence_from=0.5)
+    kw = dict(seed=5, sampler=dict(steps=3, batch_size=2, precision="fp32", valence_steps=2, valence_from=0.5))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -278,51 +285,50 @@ def test_parallel_batches_give_the_same_molecules_as_one_thread():
 
 
 def test_restarts_rerun_only_molecules_guidance_leaves_not_done(monkeypatch):
-    from unite_mol import generation
-
     model = headed_model()
-    kw = dict(seed=3, num_atoms=[5, 7, 6, 7], steps=6, valence_steps=2, valence_from=0.5, precision="fp32",
-              batch_size=4)
-    plain = generate_samples(model, 4, **kw)
+    S = dict(steps=6, valence_steps=2, valence_from=0.5, precision="fp32", batch_size=4)
+    kw = dict(seed=3, num_atoms=[5, 7, 6, 7])
+    plain = generate_samples(model, 4, sampler=S, **kw)
     calls = []
 
     def verdict(done_sizes):     # the molecules of these atom counts are done
-        def finished(model, out, mask, ids, tol=0.0):
+        def finished(self, model, out, mask, ids):
             calls.append(mask.sum(1).tolist())
             return torch.tensor([int(k) in done_sizes for k in mask.sum(1)])
         return finished
 
     # every molecule done: restarts change nothing (and the verdict is asked once)
-    monkeypatch.setattr(generation, "finished", verdict([5, 6, 7]))
-    same = generate_samples(model, 4, restarts=2, **kw)
+    monkeypatch.setattr(ValenceGuidance, "done", verdict([5, 6, 7]))
+    same = generate_samples(model, 4, sampler=dict(S, restarts=2), **kw)
     assert len(calls) == 1
     for a, b in zip(plain, same):
         assert np.array_equal(a[1], b[1])
     # the 5- and 6-atom molecules not done: only they change, restarted twice
     calls.clear()
-    monkeypatch.setattr(generation, "finished", verdict([7]))
-    again = generate_samples(model, 4, restarts=2, **kw)
+    monkeypatch.setattr(ValenceGuidance, "done", verdict([7]))
+    again = generate_samples(model, 4, sampler=dict(S, restarts=2), **kw)
     assert len(calls) == 2
     changed = [not np.array_equal(a[1], b[1]) for a, b in zip(plain, again)]
     assert changed == [True, False, True, False]
     # each molecule's restarts draw from its own stream: the same molecules one per batch (to float rounding,
     # which guidance's sign-like steps on this untrained head grow to ~4e-4; another stream would move atoms
     # by ~1)
-    single = generate_samples(model, 4, restarts=2, **{**kw, "batch_size": 1})
+    single = generate_samples(model, 4, sampler=dict(S, restarts=2, batch_size=1), **kw)
     for a, b in zip(again, single):
         np.testing.assert_allclose(a[1], b[1], atol=2e-3)
 
 
 def test_restart_arguments():
     model = headed_model()
-    kw = dict(seed=0, model=model, steps=4, num_atoms=6, valence_steps=1, progress=False)
-    mols = generate(2, restarts=1, restart_from=0.75, **kw)
+    kw = dict(seed=0, model=model, num_atoms=6, progress=False)
+    S = dict(steps=4, valence_steps=1)
+    mols = generate(2, sampler=dict(S, restarts=1, restart_from=0.75), **kw)
     assert mols[0].properties["sampler"].endswith(", 1 restart from t = 0.75")
-    assert "restart" not in generate(1, restarts=0, **kw)[0].properties["sampler"]
-    assert "restart" not in generate(1, **{**kw, "valence_steps": 0}, restarts=1)[0].properties["sampler"]
+    assert "restart" not in generate(1, sampler=dict(S, restarts=0), **kw)[0].properties["sampler"]
+    assert "restart" not in generate(1, sampler=dict(S, restarts=1, valence_steps=0), **kw)[0].properties["sampler"]
     for bad in (-1, True, 1.5):
         with pytest.raises(ValueError, match="restarts"):
-            generate(1, model=model, steps=1, restarts=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, restarts=bad))
     for bad in (0.0, 1.0, float("nan"), True):
         with pytest.raises(ValueError, match="restart_from"):
-            generate(1, model=model, steps=1, restart_from=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, restart_from=bad))

@@ -47,6 +47,8 @@ def add_generate_flags(g: argparse.ArgumentParser) -> None:
     from unite_mol.runtime import PRECISIONS
     from unite_mol.sampling.config import HELP, SamplerConfig
 
+    g.add_argument("--model", default=None,
+                   help="model path (NAME or NAME.pt with NAME.json beside it; default: the shipped QM9 model)")
     g.add_argument("--seed", type=int, default=0, help=REQUEST_HELP["seed"] + " (default: 0)")
     g.add_argument("--num-atoms", type=int, default=None, help=REQUEST_HELP["num_atoms"])
     g.add_argument("--formula", default=None, help=REQUEST_HELP["formula"])

@@ -274,7 +274,7 @@ def generate_samples(model: UniteModel, n: int, *, seed: int = 0, first_index: i
                                        progress=progress)
 
 
-def generate_arrays(model: UniteModel, n: int, *, seed: int = 0,
+def generate_arrays(model: UniteModel, n: int, *, seed: int = 0, num_atoms: int | Sequence[int] | None = None,
                     sampler: SamplerConfig | Mapping[str, Any] | str | Path | None = None,
                     progress: bool | Callable[[int], None] = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Raw samples without bonds: (atomic numbers, positions) each.
@@ -282,4 +282,5 @@ def generate_arrays(model: UniteModel, n: int, *, seed: int = 0,
     Raises:
         ValueError: for a bad setting.
     """
-    return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, sampler=sampler, progress=progress)]
+    return [(z, x) for z, x, _ in generate_samples(model, n, seed=seed, num_atoms=num_atoms, sampler=sampler,
+                                                   progress=progress)]

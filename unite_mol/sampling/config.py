@@ -166,9 +166,6 @@ class SamplerConfig:
             raise ValueError(f"guide must be None, 'auto' or a model path, got {self.guide!r}")
         if self.guidance is not None:
             check_number("guidance", self.guidance)
-            if self.guidance != 1.0 and self.guide is None:
-                raise ValueError(f"guidance={self.guidance:g} needs a guide model (a weaker model of the same "
-                                 "latent space): set guide")
         if self.guidance_interval is not None:
             object.__setattr__(self, "guidance_interval", check_interval(self.guidance_interval))
 

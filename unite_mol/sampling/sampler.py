@@ -79,6 +79,9 @@ def resolve_guide(model: UniteModel, config: SamplerConfig, guide: UniteModel | 
     elif guide is None and config.guide is not None:
         guide = load_model(config.guide, device=device)
     if guide is None:
+        if config.guidance is not None and config.guidance != 1.0 and config.guide is None:
+            raise ValueError(f"guidance={config.guidance:g} needs a guide model (a weaker model of the same latent "
+                             "space): set guide")
         return None, 1.0, (0.0, 1.0)
     if guide.config.latent_dim != model.config.latent_dim:
         raise ValueError(f"the guide model's latents have {guide.config.latent_dim} channels, the model's "
