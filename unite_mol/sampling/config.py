@@ -165,7 +165,7 @@ class SamplerConfig:
         if self.guide is not None and (not isinstance(self.guide, str) or not self.guide or self.guide == "none"):
             raise ValueError(f"guide must be None, 'auto' or a model path, got {self.guide!r}")
         if self.guidance is not None:
-            check_number("guidance", self.guidance)
+            check_number("guidance", self.guidance, 0.0)      # x_guide + g (x_model - x_guide): g < 0 flips it
         if self.guidance_interval is not None:
             object.__setattr__(self, "guidance_interval", check_interval(self.guidance_interval))
 
