@@ -31,7 +31,7 @@ def test_generate_writes_sdf_that_rdkit_reads_back(tmp_path):
 
 def test_cli_errors_are_clear(tmp_path):
     out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.pdb"), "--model", str(tmp_path / "none"))
-    assert out.returncode == 2 and "cannot tell the format" in out.stderr  # arguments are checked first
+    assert out.returncode == 2 and "write .sdf or .xyz" in out.stderr  # arguments are checked first
     out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.sdf"), "--model", str(tmp_path / "none"))
     assert out.returncode == 2 and "not found" in out.stderr
     out = run("unite_mol.train", "--run-dir", str(tmp_path / "r"), "--budget", "ten minutes")
