@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unite_mol.bonds import (DOUBLE_PM, METHODS, SINGLE_PM, TRIPLE_PM, edm_bond_orders, kekule_orders,
-                             perceive_bonds)
+from unite_mol.bonds import METHODS, kekule_orders, perceive_bonds
+from unite_mol.metrics.edm_tables import DOUBLE_PM, SINGLE_PM, TRIPLE_PM, edm_bond_orders
 from unite_mol.molecule import Molecule
 
 

@@ -31,7 +31,7 @@ def test_generate_writes_sdf_that_rdkit_reads_back(tmp_path):
 
 def test_cli_errors_are_clear(tmp_path):
     out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.pdb"), "--model", str(tmp_path / "none"))
-    assert out.returncode == 2 and "cannot tell the format" in out.stderr  # arguments are checked first
+    assert out.returncode == 2 and "write .sdf or .xyz" in out.stderr  # arguments are checked first
     out = run("unite_mol", "generate", "--n", "3", "--out", str(tmp_path / "x.sdf"), "--model", str(tmp_path / "none"))
     assert out.returncode == 2 and "not found" in out.stderr
     out = run("unite_mol.train", "--run-dir", str(tmp_path / "r"), "--budget", "ten minutes")
@@ -51,15 +51,15 @@ def test_export_half_precision(tmp_path):
 def test_shipped_model_generates_molecules():
     from unite_mol import generate
 
-    mols = generate(8, seed=0, steps=10)
+    mols = generate(8, seed=0, sampler=dict(steps=10))
     assert len(mols) == 8 and all(m.bonds is not None for m in mols)
     assert mols[0].to_rdkit(sanitize=False).GetNumAtoms() == mols[0].num_atoms
     # guide="auto" guides the shipped model by the shipped guide, which denoises the same latent space
     assert "guidance 2" not in mols[0].properties["sampler"]
-    guided = generate(8, seed=0, steps=10, guide="auto")
+    guided = generate(8, seed=0, sampler=dict(steps=10, guide="auto"))
     assert "guidance 2 for t in [0.5, 1)" in guided[0].properties["sampler"]
     assert guided[0].properties["sampler"].endswith("valence guidance 4 steps, one valence step per prediction for "
-                                                   "t >= 0.9, bond-length weight 10")   # on by default: a bond head
+                                                   "t >= 0.9")   # on by default: a bond head
     assert any(a.positions.shape != b.positions.shape or not np.allclose(a.positions, b.positions)
                for a, b in zip(mols, guided))
 

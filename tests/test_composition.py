@@ -8,7 +8,8 @@ import torch
 from helpers import conditioned_model, qm9_batch
 from unite_mol.core import UniteConfig
 from unite_mol.core.unite import unite_terms
-from unite_mol.generation import draw_composition, generate, load_model, save_model
+from unite_mol.generation import generate, load_model, save_model
+from unite_mol.sampling.draws import composition_weights
 from unite_mol.molecular import MoleculeConfig
 
 
@@ -73,13 +74,13 @@ def test_sampling_draws_data_compositions_deterministically_and_round_trips(tmp_
     back = load_model(tmp_path / "m")
     assert back.adapter.config.composition_hist == model.adapter.config.composition_hist
     assert back.config.cond_features == 5
-    a = generate(6, model=back, seed=2, steps=3, progress=False, bonds=None)
-    b = generate(6, model=str(tmp_path / "m"), seed=2, steps=3, progress=False, bonds=None)
+    a = generate(6, model=back, seed=2, progress=False, bonds=None, sampler=dict(steps=3))
+    b = generate(6, model=str(tmp_path / "m"), seed=2, progress=False, bonds=None, sampler=dict(steps=3))
     assert all(np.array_equal(x.positions, y.positions) and np.array_equal(x.numbers, y.numbers) for x, y in zip(a, b))
     table = torch.tensor(model.adapter.config.composition_hist)
     sizes = set(table[:, :-1].sum(1).tolist())
     assert all(len(m.numbers) in sizes for m in a)
-    nine = generate(3, model=back, seed=0, steps=2, num_atoms=9, progress=False, bonds=None)
+    nine = generate(3, model=back, seed=0, num_atoms=9, progress=False, bonds=None, sampler=dict(steps=2))
     assert all(len(m.numbers) == 9 for m in nine)
-    with pytest.raises(ValueError, match="no composition of that size"):
-        draw_composition(table, torch.Generator().manual_seed(0), num_atoms=2)
+    with pytest.raises(ValueError, match="2 atoms requested; no composition"):
+        composition_weights(table, model.adapter.config.elements, num_atoms=2)

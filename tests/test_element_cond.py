@@ -78,8 +78,8 @@ def test_samples_keep_the_drawn_elements_deterministically_and_round_trip(tmp_pa
     save_model(tmp_path / "m", model)
     back = load_model(tmp_path / "m")
     assert back.config.slot_features == 5 and back.config.cond_features == 0
-    a = generate(6, model=back, seed=2, steps=3, progress=False, bonds=None)
-    b = generate(6, model=str(tmp_path / "m"), seed=2, steps=3, progress=False, bonds=None)
+    a = generate(6, model=back, seed=2, progress=False, bonds=None, sampler=dict(steps=3))
+    b = generate(6, model=str(tmp_path / "m"), seed=2, progress=False, bonds=None, sampler=dict(steps=3))
     assert all(np.array_equal(x.positions, y.positions) and np.array_equal(x.numbers, y.numbers) for x, y in zip(a, b))
     table = {tuple(r[:-1]) for r in model.adapter.config.composition_hist}
     assert all(tuple(int((m.numbers == z).sum()) for z in ELEMENTS) in table for m in a)
@@ -95,19 +95,19 @@ def test_element_condition_needs_the_data_compositions():
 
 def test_formula_fixes_every_samples_atoms_and_bad_formulas_are_named(tmp_path):
     model = element_model()
-    mols = generate(3, model=model, seed=0, steps=2, formula="C4H10O", progress=False, bonds=None)
+    mols = generate(3, model=model, seed=0, formula="C4H10O", progress=False, bonds=None, sampler=dict(steps=2))
     assert all(m.formula == "C4H10O" for m in mols)
-    assert generate(1, model=model, seed=0, steps=2, formula="CH3CH2OH", progress=False, bonds=None)[0].formula \
+    assert generate(1, model=model, seed=0, formula="CH3CH2OH", progress=False, bonds=None, sampler=dict(steps=2))[0].formula \
         == "C2H6O"
-    for bad, match in [("C4H10Cl", "does not know"), ("C30H2", "at most"), ("c4h10", "malformed"),
+    for bad, match in [("C4H10Cl", "does not know"), ("C30H2", "training molecules have"), ("c4h10", "malformed"),
                        ("Qq", "unknown element")]:
         with pytest.raises(ValueError, match=match):
-            generate(1, model=model, formula=bad, steps=2, progress=False, bonds=None)
+            generate(1, model=model, formula=bad, progress=False, bonds=None, sampler=dict(steps=2))
     with pytest.raises(ValueError, match="not both"):
-        generate(1, model=model, formula="CH4", num_atoms=5, steps=2, progress=False, bonds=None)
+        generate(1, model=model, formula="CH4", num_atoms=5, progress=False, bonds=None, sampler=dict(steps=2))
     plain = build_model(preset("GE-T"), tiny_mol_config())
     with pytest.raises(ValueError, match="told the composition"):
-        generate(1, model=plain, formula="CH4", steps=2, progress=False, bonds=None)
+        generate(1, model=plain, formula="CH4", progress=False, bonds=None, sampler=dict(steps=2))
     out = tmp_path / "f.xyz"
     save_model(tmp_path / "m", model)
     from unite_mol.__main__ import main

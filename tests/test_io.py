@@ -132,6 +132,7 @@ def test_sdf_keeps_bonds_charges_properties_and_order(tmp_path, mols):
         assert np.array_equal(a.bonds, b.bonds)
         assert np.array_equal(a.formal_charges, b.formal_charges)
         # SD properties are text; the name is the title line
+        assert b.properties.pop("unite_mol_validity") == (a.invalid_reason() or "ok")   # written with the bonds
         assert b.properties == {k: v if isinstance(v, str) else str(v) for k, v in a.properties.items()}
     assert 4 in back[0].bonds[:, 2]  # aromatic bonds stay aromatic
     # RDKit reads the file on its own, with the same charges

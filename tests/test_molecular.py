@@ -75,15 +75,15 @@ def test_descriptors_are_rotation_invariant_and_see_reflections():
 
 def test_generation_is_seeded_and_independent_of_batch_size():
     model = tiny_model().eval()
-    a = generate_arrays(model, 7, seed=3, steps=4, batch_size=7, precision="fp32")
-    b = generate_arrays(model, 7, seed=3, steps=4, batch_size=2, precision="fp32")
-    c = generate_arrays(model, 7, seed=4, steps=4, batch_size=7, precision="fp32")
+    a = generate_arrays(model, 7, seed=3, sampler=dict(steps=4, batch_size=7, precision="fp32"))
+    b = generate_arrays(model, 7, seed=3, sampler=dict(steps=4, batch_size=2, precision="fp32"))
+    c = generate_arrays(model, 7, seed=4, sampler=dict(steps=4, batch_size=7, precision="fp32"))
     for (za, xa), (zb, xb) in zip(a, b):
         assert np.array_equal(za, zb)
         np.testing.assert_allclose(xa, xb, atol=1e-4)
     assert any(len(x1) != len(x2) or not np.allclose(x1, x2) for (_, x1), (_, x2) in zip(a, c))
     # sample i is the same whether 3 or 7 are drawn
-    first = generate_arrays(model, 3, seed=3, steps=4, precision="fp32")
+    first = generate_arrays(model, 3, seed=3, sampler=dict(steps=4, precision="fp32"))
     for (za, xa), (zf, xf) in zip(a[:3], first):
         assert np.array_equal(za, zf)
         np.testing.assert_allclose(xa, xf, atol=1e-4)
@@ -91,45 +91,45 @@ def test_generation_is_seeded_and_independent_of_batch_size():
 
 def test_stochastic_sampling_and_temperature_are_seeded_per_sample():
     model = tiny_model().eval()
-    kw = dict(seed=3, steps=4, precision="fp32", method="stochastic", noise_level=0.5)
-    a = generate_arrays(model, 5, batch_size=5, **kw)
-    b = generate_arrays(model, 5, batch_size=2, **kw)       # fresh noise of sample i comes from (seed, i) alone
+    S = dict(steps=4, precision="fp32", method="stochastic", noise_level=0.5)
+    a = generate_arrays(model, 5, seed=3, sampler=dict(S, batch_size=5))
+    b = generate_arrays(model, 5, seed=3, sampler=dict(S, batch_size=2))       # fresh noise of sample i comes from (seed, i) alone
     for (za, xa), (zb, xb) in zip(a, b):
         assert np.array_equal(za, zb)
         np.testing.assert_allclose(xa, xb, atol=1e-4)
-    ode = generate_arrays(model, 5, seed=3, steps=4, precision="fp32", method="euler")
+    ode = generate_arrays(model, 5, seed=3, sampler=dict(steps=4, precision="fp32", method="euler"))
     assert any(not np.allclose(x1, x2, atol=1e-3) for (_, x1), (_, x2) in zip(a, ode))
     # temperature scales the starting noise: same atom counts, other molecules
-    cold = generate_arrays(model, 5, seed=3, steps=4, precision="fp32", temperature=0.5)
+    cold = generate_arrays(model, 5, seed=3, sampler=dict(steps=4, precision="fp32", temperature=0.5))
     assert [len(z) for z, _ in cold] == [len(z) for z, _ in ode]
     assert any(not np.allclose(x1, x2, atol=1e-3) for (_, x1), (_, x2) in zip(cold, ode))
     # generate()'s default is the stochastic sampler; the deterministic ones default to no noise
-    default = generate(2, model=model, seed=3, steps=4, bonds=None, precision="fp32", progress=False)
+    default = generate(2, model=model, seed=3, bonds=None, progress=False, sampler=dict(steps=4, precision="fp32"))
     assert default[0].properties["sampler"] == "stochastic, 4 steps, noise level 64"
-    heun = generate(2, model=model, seed=3, steps=4, bonds=None, precision="fp32", progress=False, method="heun")
+    heun = generate(2, model=model, seed=3, bonds=None, progress=False, sampler=dict(steps=4, precision="fp32", method="heun"))
     assert heun[0].properties["sampler"] == "heun, 4 steps"
-    for bad, match in [(dict(temperature=0.0), "temperature must be a number > 0"),
+    for bad, match in [(dict(temperature=0.0), r"temperature must be a finite number in \(0, 4\]"),
                        (dict(method="heun", noise_level=0.3), "needs method='stochastic'"),
                        (dict(method="stochastic", noise_level=float("nan")), "noise_level must be"),
                        (dict(method="rk4"), "method must be one of")]:
         with pytest.raises(ValueError, match=match):
-            generate(2, model=model, **bad)
+            generate(2, model=model, sampler=bad)
 
 
 def test_bf16_sampling_stays_close_to_fp32():
     model = tiny_model().eval()
-    a = generate_arrays(model, 4, seed=0, steps=4, precision="fp32")
-    b = generate_arrays(model, 4, seed=0, steps=4, precision="bf16")
+    a = generate_arrays(model, 4, seed=0, sampler=dict(steps=4, precision="fp32"))
+    b = generate_arrays(model, 4, seed=0, sampler=dict(steps=4, precision="bf16"))
     for (za, xa), (zb, xb) in zip(a, b):
         assert len(za) == len(zb)
         assert np.abs(xa - xb).max() < 0.2  # bf16 denoiser passes, fp32 decoder
     with pytest.raises(ValueError, match="precision"):
-        generate_arrays(model, 1, precision="fp16")
+        generate_arrays(model, 1, sampler=dict(precision="fp16"))
 
 
 def test_generate_returns_molecules_with_bonds():
     model = tiny_model().eval()
-    mols = generate(3, seed=0, steps=3, model=model, bonds="edm", num_atoms=[5, 9, 12])
+    mols = generate(3, seed=0, model=model, bonds="edm", num_atoms=[5, 9, 12], sampler=dict(steps=3))
     assert [m.num_atoms for m in mols] == [5, 9, 12]
     assert all(isinstance(m, Molecule) and m.bonds is not None for m in mols)
     assert mols[1].properties["sample_index"] == 1
@@ -143,8 +143,8 @@ def test_model_file_round_trip(tmp_path):
         assert torch.equal(v, loaded.state_dict()[k])
     assert json.loads(js.read_text())["note"] == "test"
     assert torch.load(pt, weights_only=True)  # plain state_dict
-    x = generate_arrays(model, 2, seed=1, steps=3, precision="fp32")
-    y = generate_arrays(loaded, 2, seed=1, steps=3, precision="fp32")
+    x = generate_arrays(model, 2, seed=1, sampler=dict(steps=3, precision="fp32"))
+    y = generate_arrays(loaded, 2, seed=1, sampler=dict(steps=3, precision="fp32"))
     for (za, xa), (zb, xb) in zip(x, y):
         assert np.array_equal(za, zb) and np.allclose(xa, xb)
     assert not list(tmp_path.glob("*.tmp"))

@@ -183,18 +183,18 @@ def test_generate_returns_the_bond_heads_bonds(tmp_path):
     from dataclasses import replace
 
     model = build_model(model.config, replace(model.adapter.config, refine_layers=1, bond_head=True))
-    mols = generate(3, seed=0, model=model, steps=2, num_atoms=6)
+    mols = generate(3, seed=0, model=model, num_atoms=6, sampler=dict(steps=2))
     assert all(m.properties["bonds_from"] == "model" and m.bonds is not None for m in mols)
-    perceived = generate(3, seed=0, model=model, steps=2, num_atoms=6, bonds="edm")
+    perceived = generate(3, seed=0, model=model, num_atoms=6, bonds="edm", sampler=dict(steps=2))
     assert all(m.properties["bonds_from"] == "edm" for m in perceived)
     for a, b in zip(mols, perceived):
         assert np.allclose(a.positions, b.positions)
     with pytest.raises(ValueError, match="bond head"):
-        generate(1, model=tiny_model(), bonds="model", steps=1)
+        generate(1, model=tiny_model(), bonds="model", sampler=dict(steps=1))
     with pytest.raises(ValueError, match="unknown bonds"):
-        generate(1, model=model, bonds="magic", steps=1)
+        generate(1, model=model, bonds="magic", sampler=dict(steps=1))
     with pytest.raises(ValueError, match="needs bonds"):
-        generate(1, model=model, bonds=None, relax=True, steps=1)
+        generate(1, model=model, bonds=None, relax=True, sampler=dict(steps=1))
     assert tiny_mol_config().refine_layers == 0
 
 

@@ -10,6 +10,7 @@ from unite_mol.core import UniteConfig
 from unite_mol.core.unite import denoise_for_loss, unite_terms
 from unite_mol.data import random_rotations
 from unite_mol.generation import generate, save_model
+from unite_mol.sampling import Sampler
 
 
 def reading_model(*, self_cond=True, pair_features=6, seed=0):
@@ -136,8 +137,8 @@ def test_sampling_feeds_the_previous_prediction_and_is_deterministic(tmp_path):
     assert torch.equal(first, model.denoise(z, t, mask))            # no estimate at the first call
     assert torch.allclose(second, model.denoise(z, t, mask, estimate=first), atol=1e-6)
     save_model(tmp_path / "m", model)
-    a = generate(6, model=str(tmp_path / "m"), seed=3, steps=4, progress=False, bonds=None)
-    b = generate(6, model=str(tmp_path / "m"), seed=3, steps=4, progress=False, bonds=None)
+    a = generate(6, model=str(tmp_path / "m"), seed=3, progress=False, bonds=None, sampler=dict(steps=4))
+    b = generate(6, model=str(tmp_path / "m"), seed=3, progress=False, bonds=None, sampler=dict(steps=4))
     assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
 
 
@@ -228,48 +229,50 @@ def test_estimate_from_this_step_matches_training_and_recycle_reads_twice():
     with pytest.raises(ValueError, match="reads its"):
         tiny_model().sampling_denoiser(mask, estimate_from="this-step")
     with pytest.raises(ValueError, match="estimate_from"):
-        generate(2, model=model, estimate_from="later", progress=False, bonds=None)
-    mols = generate(2, model=model, estimate_from="recycle", steps=3, progress=False, bonds=None)
+        generate(2, model=model, progress=False, bonds=None, sampler=dict(estimate_from="later"))
+    mols = generate(2, model=model, progress=False, bonds=None, sampler=dict(estimate_from="recycle", steps=3))
     assert mols[0].properties["sampler"].endswith("estimate from recycle")
 
 
 def test_autoguidance_by_the_model_itself_changes_nothing_and_bad_guides_are_refused(tmp_path):
     model = reading_model()
-    kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")
-    base = generate(5, model=model, **kw)
-    same = generate(5, model=model, guide=model, guidance=3.0, guidance_interval=(0.0, 1.0), **kw)
+    kw = dict(seed=2, progress=False, bonds=None)
+    S = dict(steps=4, precision="fp32")
+    base = generate(5, model=model, sampler=S, **kw)
+    same = generate(5, model=model, sampler=Sampler(model, dict(S, guidance=3.0, guidance_interval=(0.0, 1.0)), guide=model), **kw)
     assert all(np.allclose(a.positions, b.positions, atol=1e-5) for a, b in zip(base, same))
     assert same[0].properties["sampler"].endswith("guidance 3")
-    assert generate(1, model=model, guide=model, **kw)[0].properties["sampler"].endswith(
+    assert generate(1, model=model, sampler=Sampler(model, dict(S), guide=model), **kw)[0].properties["sampler"].endswith(
         "guidance 2 for t in [0.5, 1)")                                  # a guide's defaults
-    assert "guidance" not in generate(1, model=model, guide="auto", **kw)[0].properties["sampler"]  # none for this model
+    assert "guidance" not in generate(1, model=model, sampler=dict(S, guide="auto"), **kw)[0].properties["sampler"]  # none for this model
     with pytest.raises(ValueError, match="fits only the shipped model"):
-        generate(1, model=model, guidance=2.0, guide="auto", **kw)
+        generate(1, model=model, sampler=dict(S, guidance=2.0, guide="auto"), **kw)
     weak = reading_model(seed=1)
-    other = generate(5, model=model, guide=weak, guidance=2.0, **kw)
+    other = generate(5, model=model, sampler=Sampler(model, dict(S, guidance=2.0), guide=weak), **kw)
     assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, other))
-    eg = generate(5, model=model, estimate_guidance=2.0, **kw)
+    eg = generate(5, model=model, sampler=dict(S, estimate_guidance=2.0), **kw)
     assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, eg))
     with pytest.raises(ValueError, match="needs a guide model"):
-        generate(2, model=model, guidance=2.0, guide=None, **kw)
+        generate(2, model=model, sampler=dict(S, guidance=2.0, guide=None), **kw)
     with pytest.raises(ValueError, match="guidance must be a finite number"):
-        generate(2, model=model, guide=weak, guidance=float("inf"), **kw)
+        generate(2, model=model, sampler=Sampler(model, dict(S, guidance=float("inf")), guide=weak), **kw)
     with pytest.raises(ValueError, match="guidance_interval"):
-        generate(2, model=model, guide=weak, guidance=2.0, guidance_interval=(0.5, 0.2), **kw)
-    early = generate(5, model=model, guide=weak, guidance=2.0, guidance_interval=(0.0, 0.5), **kw)
+        generate(2, model=model, sampler=Sampler(model, dict(S, guidance=2.0, guidance_interval=(0.5, 0.2)), guide=weak), **kw)
+    early = generate(5, model=model, sampler=Sampler(model, dict(S, guidance=2.0, guidance_interval=(0.0, 0.5)), guide=weak), **kw)
     assert early[0].properties["sampler"].endswith("guidance 2 for t in [0, 0.5)")
     with pytest.raises(ValueError, match="one latent space"):
-        generate(2, model=model, guide=tiny_model(latent_dim=4), guidance=2.0, **kw)
+        generate(2, model=model, sampler=Sampler(model, dict(S, guidance=2.0), guide=tiny_model(latent_dim=4)), **kw)
 
 
 def test_time_shift_reaches_the_sampler_and_is_checked():
     model = reading_model()
-    kw = dict(seed=2, steps=4, progress=False, bonds=None, precision="fp32")
-    base, shifted = generate(3, model=model, **kw), generate(3, model=model, time_shift=2.0, **kw)
+    kw = dict(seed=2, progress=False, bonds=None)
+    S = dict(steps=4, precision="fp32")
+    base, shifted = generate(3, model=model, sampler=S, **kw), generate(3, model=model, sampler=dict(S, time_shift=2.0), **kw)
     assert any(not np.allclose(a.positions, b.positions, atol=1e-3) for a, b in zip(base, shifted))
     assert shifted[0].properties["sampler"].endswith("time shift 2")
     with pytest.raises(ValueError, match="time_shift"):
-        generate(2, model=model, time_shift=0.0, **kw)
+        generate(2, model=model, sampler=dict(S, time_shift=0.0), **kw)
 
 
 def test_lagged_self_conditioning_reads_an_estimate_from_a_noisier_correlated_point():

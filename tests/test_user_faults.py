@@ -114,8 +114,9 @@ def test_every_generate_argument_is_checked_before_any_work(monkeypatch):
         raise AssertionError("work started before the arguments were checked")
 
     monkeypatch.setattr(gen, "load_model", no_work)
-    monkeypatch.setattr(gen, "generate_samples", no_work)
-    bad = [dict(batch_size=0), dict(batch_size=-1), dict(steps=0), dict(method="rk4"), dict(precision="fp16"),
+    monkeypatch.setattr(gen, "make_molecules", no_work)
+    bad = [dict(sampler=dict(batch_size=0)), dict(sampler=dict(batch_size=-1)), dict(sampler=dict(steps=0)),
+           dict(sampler=dict(method="rk4")), dict(sampler=dict(precision="fp16")), dict(sampler=dict(stepz=3)),
            dict(bonds="magic"), dict(seed=-1), dict(num_atoms=0), dict(num_atoms=[3, 4]), dict(device="gpu"),
            dict(model=3.5), dict(bonds=None, relax=True)]
     if not torch.cuda.is_available():
@@ -130,36 +131,49 @@ def test_every_generate_argument_is_checked_before_any_work(monkeypatch):
             gen.generate(1, device="cuda")
 
 
-def test_cli_and_api_share_their_defaults():
-    from unite_mol.__main__ import build_parser
+def test_cli_and_api_share_their_options_and_defaults():
+    """Every generate() request parameter but the Python-only ones, and every SamplerConfig field, is a flag of
+    ``python -m unite_mol generate``; the request flags default as generate() does and the sampler flags, left
+    unset, give SamplerConfig's defaults."""
+    from unite_mol.__main__ import build_parser, sampler_config
+    from unite_mol.sampling import SamplerConfig
 
-    cli = vars(build_parser().parse_args(["generate", "--n", "1", "--out", "x.sdf"]))
+    args = build_parser().parse_args(["generate", "--n", "1", "--out", "x.sdf"])
+    cli = vars(args)
     api = {k: p.default for k, p in inspect.signature(generate).parameters.items()}
-    for key in ("seed", "steps", "method", "batch_size", "bonds", "device", "precision", "num_atoms", "temperature",
-                "noise_level", "valence_steps", "valence_from", "valence_lengths", "restarts", "restart_from"):
+    for key in set(api) - {"n", "model", "sampler", "progress"}:
+        assert key in cli, f"generate({key}=...) has no command-line flag"
         assert cli[key] == api[key], key
+    assert set(SamplerConfig.field_names()) <= set(cli)
+    assert sampler_config(args) == SamplerConfig()
+    assert len(api) <= 12
+    # a flag given overrides the config; a method's noise default follows the method
+    args = build_parser().parse_args(["generate", "--n", "1", "--out", "x.sdf", "--method", "heun", "--restarts", "1"])
+    assert sampler_config(args) == SamplerConfig(method="heun", restarts=1)
 
 
 def test_precision_is_recorded_and_fp32_does_not_depend_on_batch_size():
     model = tiny_model().eval()
-    a = generate(6, seed=2, steps=3, model=model, bonds=None, precision="fp32", batch_size=6, progress=False)
-    b = generate(6, seed=2, steps=3, model=model, bonds=None, precision="fp32", batch_size=1, progress=False)
+    a = generate(6, seed=2, model=model, bonds=None, progress=False, sampler=dict(steps=3, precision="fp32", batch_size=6))
+    b = generate(6, seed=2, model=model, bonds=None, progress=False, sampler=dict(steps=3, precision="fp32", batch_size=1))
     assert all(m.properties["precision"] == "fp32" for m in a)
     for x, y in zip(a, b):
         assert np.array_equal(x.numbers, y.numbers)
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-4)
-    c = generate(2, seed=2, steps=2, model=model, bonds=None, precision="bf16", progress=False)
+    c = generate(2, seed=2, model=model, bonds=None, progress=False, sampler=dict(steps=2, precision="bf16"))
     assert all(m.properties["precision"] == "bf16" for m in c)
 
 
 def test_progress_callback_and_chunks_give_the_same_molecules():
     model = tiny_model().eval()
     seen = []
-    whole = generate(7, seed=1, steps=2, model=model, bonds=None, precision="fp32", batch_size=3,
-                     progress=seen.append)
+    whole = generate(7, seed=1, model=model, bonds=None, progress=seen.append, sampler=dict(steps=2, precision="fp32", batch_size=3))
     assert sum(seen) == 7 and len(seen) == 3
-    parts = (generate(4, seed=1, steps=2, model=model, bonds=None, precision="fp32", progress=False)
-             + generate(3, seed=1, steps=2, model=model, bonds=None, precision="fp32", first_index=4, progress=False))
+    from unite_mol.generation import make_molecules
+    from unite_mol.sampling import Sampler
+
+    sampler = Sampler(model, dict(steps=2, precision="fp32"))
+    parts = (make_molecules(sampler, 4, seed=1, bonds=None) + make_molecules(sampler, 3, seed=1, first_index=4, bonds=None))
     for x, y in zip(whole, parts):
         assert x.properties["sample_index"] == y.properties["sample_index"]
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-4)
@@ -171,16 +185,17 @@ def test_cli_checks_the_output_before_generating_and_writes_in_chunks(saved, tmp
     from unite_mol import io
 
     calls = []
-    real = gen.generate
+    real = gen.make_molecules
 
-    def counting(n, **kwargs):
+    def counting(sampler, n, **kwargs):
         calls.append(n)
-        return real(n, **kwargs)
+        return real(sampler, n, **kwargs)
 
-    monkeypatch.setattr(gen, "generate", counting)
+    monkeypatch.setattr(gen, "make_molecules", counting)
     monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
     assert cli.main(["generate", "--n", "5", "--out", str(tmp_path / "x.pdb"), "--model", str(saved)]) == 2
-    assert "cannot tell the format" in capsys.readouterr().err and calls == []
+    err = capsys.readouterr().err     # names what the command line writes, not the API's format= (issue 28)
+    assert "write .sdf or .xyz" in err and "format=" not in err and calls == []
     assert cli.main(["generate", "--n", "5", "--out", str(tmp_path / "x.sdf"), "--model", str(saved),
                      "--batch-size", "0"]) == 2
     assert "batch_size" in capsys.readouterr().err and calls == []
@@ -190,7 +205,7 @@ def test_cli_checks_the_output_before_generating_and_writes_in_chunks(saved, tmp
                      "--precision", "fp32", "--bonds", "none"]) == 0
     assert calls == [3, 3, 1]
     mols = io.read(out)
-    ref = real(7, model=str(saved), steps=2, precision="fp32", bonds=None, progress=False)
+    ref = gen.generate(7, model=str(saved), sampler=dict(steps=2, precision="fp32"), bonds=None, progress=False)
     assert [m.properties["sample_index"] for m in mols] == list(range(7))
     for x, y in zip(mols, ref):
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-4)
@@ -360,9 +375,9 @@ def test_smiles_table_and_valid_only(monkeypatch):
     t = table([water, hydroxyl])
     assert list(t["valid"]) == [True, False] and t.loc[0, "formula"] == "H2O" and t.loc[0, "MolWt"] > 18
     # an untrained model makes no valid molecule: let every third sample count as valid
-    monkeypatch.setattr(Molecule, "invalid_reason", lambda m: "" if m.properties["sample_index"] % 3 == 0 else "no")
+    monkeypatch.setattr(Molecule, "invalid_reason", lambda m, **_: "" if m.properties["sample_index"] % 3 == 0 else "no")
     model = tiny_model().eval()
-    kw = dict(seed=0, steps=2, model=model, bonds="edm", precision="fp32", progress=False)
+    kw = dict(seed=0, model=model, bonds="edm", sampler=dict(steps=2, precision="fp32"), progress=False)
     good = generate(3, valid_only=True, **kw)
     assert [m.properties["sample_index"] for m in good] == [0, 3, 6]
     drawn = good[0].properties["drawn"]
@@ -372,8 +387,11 @@ def test_smiles_table_and_valid_only(monkeypatch):
         [m.properties["sample_index"] for m in good]
     with pytest.raises(ValueError, match="valid_only"):
         generate(1, valid_only=True, bonds=None, model=model)
+    from unite_mol.generation import make_molecules
+    from unite_mol.sampling import Sampler
+
     with pytest.raises(ValueError, match="max_draws"):
-        generate(5, valid_only=True, max_draws=9, **kw)
+        make_molecules(Sampler(model, kw["sampler"]), 5, valid_only=True, max_draws=9, bonds="edm")
 
 
 def test_cli_writes_a_csv_table(saved, tmp_path, monkeypatch):
@@ -392,7 +410,7 @@ def test_cli_writes_a_csv_table(saved, tmp_path, monkeypatch):
 
 def test_num_heavy_atoms_is_exact_in_the_output_and_reproducible():
     model = tiny_model().eval()
-    kw = dict(seed=0, steps=2, model=model, bonds="edm", precision="fp32", progress=False)
+    kw = dict(seed=0, model=model, bonds="edm", sampler=dict(steps=2, precision="fp32"), progress=False)
     everything = generate(60, **kw)
     counts = [int((m.numbers > 1).sum()) for m in everything]
     k = max(set(counts), key=counts.count)                       # the tiny model's commonest heavy count

@@ -3,7 +3,6 @@ lowers it (only latents move, molecule by molecule, padding untouched, off by de
 without a bond head)."""
 
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 import pytest
@@ -11,7 +10,16 @@ import torch
 
 from helpers import tiny_model
 from unite_mol import generate
-from unite_mol.generation import build_model, generate_samples, valence_guidance, valence_nudge
+from unite_mol.generation import build_model, generate_samples
+from unite_mol.sampling import ValenceGuidance
+
+
+def valence_guidance(model, z, mask, ids, *, steps, **settings):
+    return ValenceGuidance(**settings).descend(model, z, mask, ids, steps=steps)
+
+
+def valence_nudge(model, z, mask, ids, **settings):
+    return ValenceGuidance(**settings).nudge(model, z, mask, ids)[0]
 from unite_mol.refiner import BOND_CLASSES
 
 BIG = 30.0
@@ -103,149 +111,6 @@ def test_valence_energy_needs_a_bond_head():
         model.adapter.valence_error({"logits": torch.zeros(1, 5, 5)}, ids, mask)
 
 
-def length_out(model, positions, bonds, width=None):
-    """``bond_out`` plus decoder-like coordinates (Angstrom positions in the adapter's units)."""
-    n = len(positions)
-    width = width or n
-    out = bond_out(n, bonds, width)
-    x = torch.zeros(1, width, 3)
-    x[0, :n] = torch.tensor(positions, dtype=torch.float32)
-    out["coords"] = x / model.adapter.config.coord_scale
-    return out
-
-
-TETRA = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3.0)
-
-
-def test_bond_length_energy_on_hand_made_geometries():
-    model = headed_model()
-    ad = model.adapter
-    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
-    methane = [(0, k, 1) for k in range(1, 5)]
-    pos = np.vstack([[0, 0, 0], 1.09 * TETRA])
-    assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) < 1e-8
-    pos[1] *= 1.25 / 1.09          # one C-H at 1.25 A: 0.08 A beyond 1.19 - 0.02, in (0.1 A)^2 units
-    assert float(ad.bond_length_error(length_out(model, pos, methane), ids, mask)) == pytest.approx(0.64, abs=1e-4)
-    # formaldehyde's C=O at 1.21 A: right for a double bond (1.16 + 0.02 .. 1.25 - 0.02), 0.06 A short of a
-    # single one (ungated: with a single C-O the carbon lacks valence, and the gate would leave the pair free)
-    ids, mask = element_ids(model, [6, 8, 1, 1])
-    h2co = [[0, 0, 0], [1.21, 0, 0], [-0.55, 0.94, 0], [-0.55, -0.94, 0]]
-    bonds = [(0, 2, 1), (0, 3, 1)]
-    assert float(ad.bond_length_error(length_out(model, h2co, bonds + [(0, 1, 2)]), ids, mask)) < 1e-8
-    single = length_out(model, h2co, bonds + [(0, 1, 1)])
-    assert float(ad.bond_length_error(single, ids, mask, gate=False)) == pytest.approx(0.36, abs=1e-4)
-    assert float(ad.bond_length_error(single, ids, mask)) == 0.0
-    # two H2 molecules, unbonded hydrogens 0.80 A apart: 0.06 A inside the single-bond threshold (0.84 + 0.02)
-    ids, mask = element_ids(model, [1, 1, 1, 1])
-    line = [[0, 0, 0], [0.74, 0, 0], [1.54, 0, 0], [2.28, 0, 0]]
-    assert float(ad.bond_length_error(length_out(model, line, [(0, 1, 1), (2, 3, 1)]), ids, mask)) == \
-        pytest.approx(0.36, abs=1e-4)
-    # an order the tables lack for the pair (H=H double) asks nothing, and stays differentiable
-    ids, mask = element_ids(model, [1, 1])
-    out = length_out(model, [[0, 0, 0], [0.8, 0, 0]], [(0, 1, 2)])
-    out["coords"].requires_grad_(True)
-    energy = ad.bond_length_error(out, ids, mask, gate=False)
-    (grad,) = torch.autograd.grad(energy.sum(), out["coords"])
-    assert float(energy.detach()) == 0.0 and torch.isfinite(grad).all()
-    with pytest.raises(ValueError, match="bond head"):
-        ad.bond_length_error({"coords": out["coords"]}, ids, mask)
-
-
-def test_bond_length_energy_is_zero_where_the_edm_rule_reads_the_head_bonds_back():
-    from unite_mol.bonds import edm_bond_orders
-
-    model = headed_model()
-    rng = np.random.default_rng(0)
-    seen = 0
-    for _ in range(20):
-        numbers = rng.choice([1, 6, 7, 8], size=7)
-        pos = rng.uniform(-1.6, 1.6, size=(7, 3))
-        orders = edm_bond_orders(numbers, pos)
-        bonds = [(i, j, int(orders[i, j])) for i in range(7) for j in range(i + 1, 7) if orders[i, j]]
-        ids, mask = element_ids(model, numbers.tolist())
-        out = length_out(model, pos, bonds)
-        assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0, gate=False)) == \
-            pytest.approx(0.0, abs=1e-6)
-        if bonds:    # the head forgets the first bond: the pair is now too close for "no bond"
-            seen += 1
-            out = length_out(model, pos, bonds[1:])
-            assert float(model.adapter.bond_length_error(out, ids, mask, margin=0.0, gate=False)) > 0
-    assert seen >= 10
-
-
-def test_bond_length_energy_asks_only_between_atoms_whose_head_valence_is_right():
-    model = headed_model()
-    ad = model.adapter
-    # ethane's C-C stretched to 1.80 A; the head also gives one hydrogen a second bond, to the far carbon
-    tet = 1.09 * TETRA
-    pos = np.vstack([[0, 0, 0], [1.8, 0, 0], tet[1:] * [1, 1, 1], -tet[1:] + [1.8, 0, 0]])
-    ids, mask = element_ids(model, [6, 6, 1, 1, 1, 1, 1, 1])
-    ethane = [(0, 1, 1), (0, 2, 1), (0, 3, 1), (0, 4, 1), (1, 5, 1), (1, 6, 1), (1, 7, 1)]
-    stretched = (1.80 - 1.62) ** 2 / 0.01
-    assert float(ad.bond_length_error(length_out(model, pos, ethane), ids, mask)) == pytest.approx(stretched, abs=1e-3)
-    # H2 now has two bonds and carbon 1 five: pairs touching either ask nothing, C0's C-H bonds still ask
-    wrong = ethane + [(1, 2, 1)]
-    gated = float(ad.bond_length_error(length_out(model, pos, wrong), ids, mask))
-    full = float(ad.bond_length_error(length_out(model, pos, wrong), ids, mask, gate=False))
-    assert gated == pytest.approx(0.0, abs=1e-6) and full > stretched
-
-
-def test_bond_length_energy_ignores_padding_and_atom_order():
-    model = headed_model()
-    ad = model.adapter
-    pos = np.vstack([[0, 0, 0], 1.25 * TETRA])
-    methane = [(0, k, 1) for k in range(1, 5)]
-    ids, mask = element_ids(model, [6, 1, 1, 1, 1])
-    ref = float(ad.bond_length_error(length_out(model, pos, methane), ids, mask))
-    ids8, mask8 = element_ids(model, [6, 1, 1, 1, 1], width=8)
-    out = length_out(model, pos, methane, width=8)
-    out["coords"][0, 5:] = 0.01         # padded slots on top of the carbon, claiming bonds: must not count
-    out["bond_logits"][0, 5:, :, 1] = BIG
-    assert float(ad.bond_length_error(out, ids8, mask8)) == pytest.approx(ref, rel=1e-6)
-    perm = [3, 0, 4, 2, 1]
-    where = {old: new for new, old in enumerate(perm)}
-    ids_p, mask_p = element_ids(model, [[6, 1, 1, 1, 1][k] for k in perm])
-    out_p = length_out(model, pos[perm], [(where[0], where[k], 1) for k in range(1, 5)])
-    assert float(ad.bond_length_error(out_p, ids_p, mask_p)) == pytest.approx(ref, rel=1e-6) and ref > 0.5
-
-
-def hexagon(bond: float) -> np.ndarray:
-    """A regular ring of six carbons ``bond`` apart, each with its hydrogen 1.09 A further out."""
-    ang = np.arange(6) * np.pi / 3
-    ring = bond * np.stack([np.cos(ang), np.sin(ang), np.zeros(6)], 1)
-    return np.vstack([ring, ring * (1 + 1.09 / bond)])
-
-
-def test_bond_length_energy_asks_aromatic_rings_for_a_kekule_structure():
-    model = headed_model()
-    ad = model.adapter
-    ids, mask = element_ids(model, [6] * 6 + [1] * 6)
-    benzene = [(k, (k + 1) % 6, 4) for k in range(6)] + [(k, k + 6, 1) for k in range(6)]
-    out = length_out(model, hexagon(1.40), benzene)
-    # every ring bond 1.40 A: three doubles 0.03 A beyond 1.39 - 0.02, three singles 0.01 A short of 1.39 + 0.02
-    assert float(ad.bond_length_error(out, ids, mask)) == pytest.approx(3 * 0.09 + 3 * 0.01, abs=1e-3)
-    # padded slots claiming aromatic bonds to everything change nothing
-    ids14, mask14 = element_ids(model, [6] * 6 + [1] * 6, width=14)
-    padded = length_out(model, hexagon(1.40), benzene, width=14)
-    padded["bond_logits"][0, 12:, :, 4] = padded["bond_logits"][0, :, 12:, 4] = 2 * BIG
-    assert float(ad.bond_length_error(padded, ids14, mask14)) == \
-        pytest.approx(float(ad.bond_length_error(out, ids, mask)), rel=1e-6)
-    # without kekulé windows, aromatic pairs ask only for 1.23 .. 1.62 A
-    assert float(ad.bond_length_error(out, ids, mask, kekule=False)) == pytest.approx(0.0, abs=1e-6)
-    # furan, every ring bond 1.70 A: the oxygen's two aromatic bonds count 3 by 1.5 each, so without kekulé
-    # its pairs ask nothing and the three C-C pairs ask for the aromatic window (0.08 A beyond 1.62 A each);
-    # kekulé gives C1=C2 and C3=C4 (0.33 A beyond 1.37 A each), C2-C3 single (0.08 A) and the oxygen two
-    # single bonds, now right, that ask too (0.19 A beyond 1.53 - 0.02 A each)
-    ang = np.arange(5) * 2 * np.pi / 5
-    ring = 1.70 / (2 * np.sin(np.pi / 5)) * np.stack([np.cos(ang), np.sin(ang), np.zeros(5)], 1)
-    pos = np.vstack([ring, ring[1:] * 1.8])                                       # C-H 1.16 A
-    furan = [(k, (k + 1) % 5, 4) for k in range(5)] + [(k, k + 4, 1) for k in range(1, 5)]
-    ids, mask = element_ids(model, [8, 6, 6, 6, 6, 1, 1, 1, 1])
-    out = length_out(model, pos, furan)
-    assert float(ad.bond_length_error(out, ids, mask, kekule=False)) == pytest.approx(3 * 0.64, abs=1e-3)
-    assert float(ad.bond_length_error(out, ids, mask)) == pytest.approx(2 * 10.89 + 0.64 + 2 * 3.61, abs=1e-2)
-
-
 def random_latents(model, counts: list[int], seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     width = max(counts)
@@ -311,57 +176,26 @@ def test_nudge_leaves_molecules_whose_bonds_are_valid(monkeypatch):
         energy, valid = real(out, ids_, mask_)
         return energy * torch.tensor([0.0, 1.0]), torch.tensor([True, False])
 
-    lengths = model.adapter.bond_length_error
-
-    def first_fits(out, ids_, mask_):      # and its distances agree with its bonds
-        return lengths(out, ids_, mask_) * torch.tensor([0.0, 1.0])
-
     monkeypatch.setattr(model.adapter, "valence_error", first_is_valid)
-    monkeypatch.setattr(model.adapter, "bond_length_error", first_fits)
     moved = valence_nudge(model, z, mask, ids)
     assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
-    ungated = partial(lengths, gate=False)      # (this untrained head gives no atom its valence: no gate)
-    monkeypatch.setattr(model.adapter, "bond_length_error", ungated)   # its distances do not fit: it moves
-    assert not torch.equal(valence_nudge(model, z, mask, ids)[0], z[0])
-
-
-def test_molecules_whose_distances_fit_their_bonds_are_left(monkeypatch):
-    """Done = head-valid, confident and every pair inside EDM's own window: a bond-length misfit under the
-    margin's worth (LENGTHS_FIT) stops guidance, one above it does not."""
-    from unite_mol.generation import LENGTHS_FIT
-
-    model = headed_model()
-    z, mask, ids = random_latents(model, [9, 6], seed=3)
-    real = model.adapter.valence_error
-    monkeypatch.setattr(model.adapter, "valence_error",
-                        lambda out, i, m: (real(out, i, m)[0] * 0.0, torch.ones(len(m), dtype=torch.bool)))
-
-    def misfit(out, i, m):    # differentiable; the 9-atom molecule just under the fit, the 6-atom one over
-        size = torch.where(m.sum(1) == 9, 0.9, 1.1)
-        return size * LENGTHS_FIT + 1e-7 * out["coords"].float().pow(2).sum((1, 2))
-
-    monkeypatch.setattr(model.adapter, "bond_length_error", misfit)
-    moved = valence_nudge(model, z, mask, ids)
-    assert torch.equal(moved[0], z[0]) and not torch.equal(moved[1], z[1])
-    guided = valence_guidance(model, z, mask, ids, steps=2)
-    assert torch.equal(guided[0], z[0]) and not torch.equal(guided[1], z[1])
 
 
 def test_generate_with_valence_guidance():
     model = headed_model()
-    plain = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=0, progress=False)
-    guided = generate(3, seed=0, model=model, steps=3, num_atoms=7, valence_steps=5, progress=False)
+    plain = generate(3, seed=0, model=model, num_atoms=7, progress=False, sampler=dict(steps=3, valence_steps=0))
+    guided = generate(3, seed=0, model=model, num_atoms=7, progress=False, sampler=dict(steps=3, valence_steps=5))
     assert "valence guidance 5 steps" in guided[0].properties["sampler"]
     assert "valence" not in plain[0].properties["sampler"]
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(plain, guided))
     # the same seed gives the same guided molecules
-    again = generate_samples(model, 3, seed=0, steps=3, num_atoms=7, valence_steps=5)
+    again = generate_samples(model, 3, seed=0, num_atoms=7, sampler=dict(steps=3, valence_steps=5))
     for m, (zz, x, _) in zip(guided, again):
         assert np.allclose(m.positions, x)
     with pytest.raises(ValueError, match="bond head"):
-        generate(1, model=tiny_model(), steps=1, valence_steps=3, progress=False)
+        generate(1, model=tiny_model(), progress=False, sampler=dict(steps=1, valence_steps=3))
     with pytest.raises(ValueError, match="valence_steps"):
-        generate(1, model=model, steps=1, valence_steps=-1, progress=False)
+        generate(1, model=model, progress=False, sampler=dict(steps=1, valence_steps=-1))
 
 
 def test_cli_valence_steps(tmp_path, capsys):
@@ -405,55 +239,38 @@ def test_refined_prediction_is_the_next_estimate():
 
 def test_valence_guidance_during_sampling():
     model = headed_model()
-    kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, progress=False)
-    end = generate(2, valence_from=1.0, **kw)
-    during = generate(2, valence_from=0.5, **kw)
+    kw = dict(seed=0, model=model, num_atoms=7, progress=False)
+    end = generate(2, sampler=dict(steps=4, valence_steps=3, valence_from=1.0), **kw)
+    during = generate(2, sampler=dict(steps=4, valence_steps=3, valence_from=0.5), **kw)
     assert during[0].properties["sampler"].endswith("valence guidance 3 steps, one valence step per prediction "
-                                                     "for t >= 0.5, bond-length weight 10")
+                                                     "for t >= 0.5")
     assert any(not np.allclose(a.positions, b.positions) for a, b in zip(end, during))
     for bad in (1.5, -0.1, float("nan")):
         with pytest.raises(ValueError, match="valence_from"):
-            generate(1, model=model, steps=1, valence_from=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, valence_from=bad))
 
 
 def test_nudges_leave_molecules_done_at_an_earlier_nudge(monkeypatch):
-    from unite_mol import generation
-
     model = headed_model()
     seen = []
-    real = generation._nudge
+    real = ValenceGuidance.nudge
 
-    def nudge(model, z, mask, ids, **kw):     # the 6-atom molecules are done from their first nudge on
-        z, _ = real(model, z, mask, ids, **kw)
+    def nudge(self, model, z, mask, ids):     # the 6-atom molecules are done from their first nudge on
+        z, _ = real(self, model, z, mask, ids)
         seen.append(sorted(mask.sum(1).tolist()))
         return z, mask.sum(1) == 6
 
-    monkeypatch.setattr(generation, "_nudge", nudge)
-    generate_samples(model, 4, seed=1, num_atoms=[6, 7, 6, 8], steps=6, valence_steps=1, valence_from=0.5)
+    monkeypatch.setattr(ValenceGuidance, "nudge", nudge)
+    generate_samples(model, 4, seed=1, num_atoms=[6, 7, 6, 8], sampler=dict(steps=6, valence_steps=1, valence_from=0.5))
     # t >= 0.5 at 3 of the 6 predictions: all four molecules at the first, then only the 7- and 8-atom ones
     assert seen == [[6, 6, 7, 8], [7, 8], [7, 8]]
-
-
-def test_bond_length_term_in_guidance(monkeypatch):
-    model = headed_model()
-    # this untrained head gives no atom its valence, so the gated term would ask nothing: ungated here
-    monkeypatch.setattr(model.adapter, "bond_length_error", partial(model.adapter.bond_length_error, gate=False))
-    kw = dict(seed=0, model=model, steps=4, num_atoms=7, valence_steps=3, valence_from=0.5, progress=False)
-    plain = generate(2, valence_lengths=0.0, **kw)
-    lengths = generate(2, valence_lengths=1.0, **kw)
-    assert lengths[0].properties["sampler"].endswith("t >= 0.5, bond-length weight 1")
-    assert "bond-length" not in plain[0].properties["sampler"]
-    assert any(not np.allclose(a.positions, b.positions) for a, b in zip(plain, lengths))
-    for bad in (-1.0, float("inf"), True):
-        with pytest.raises(ValueError, match="valence_lengths"):
-            generate(1, model=model, steps=1, valence_lengths=bad, progress=False)
 
 
 def test_parallel_batches_give_the_same_molecules_as_one_thread():
     """Two threads run two batches side by side, one thread each: the same numbers as one thread doing
     them in turn (each batch's arithmetic is the same), with and without guidance during sampling."""
     model = headed_model()
-    kw = dict(seed=5, steps=3, batch_size=2, precision="fp32", valence_steps=2, valence_from=0.5)
+    kw = dict(seed=5, sampler=dict(steps=3, batch_size=2, precision="fp32", valence_steps=2, valence_from=0.5))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -468,51 +285,50 @@ def test_parallel_batches_give_the_same_molecules_as_one_thread():
 
 
 def test_restarts_rerun_only_molecules_guidance_leaves_not_done(monkeypatch):
-    from unite_mol import generation
-
     model = headed_model()
-    kw = dict(seed=3, num_atoms=[5, 7, 6, 7], steps=6, valence_steps=2, valence_from=0.5, precision="fp32",
-              batch_size=4)
-    plain = generate_samples(model, 4, **kw)
+    S = dict(steps=6, valence_steps=2, valence_from=0.5, precision="fp32", batch_size=4)
+    kw = dict(seed=3, num_atoms=[5, 7, 6, 7])
+    plain = generate_samples(model, 4, sampler=S, **kw)
     calls = []
 
     def verdict(done_sizes):     # the molecules of these atom counts are done
-        def finished(model, out, mask, ids, lengths=0.0, tol=0.0):
+        def finished(self, model, out, mask, ids):
             calls.append(mask.sum(1).tolist())
             return torch.tensor([int(k) in done_sizes for k in mask.sum(1)])
         return finished
 
     # every molecule done: restarts change nothing (and the verdict is asked once)
-    monkeypatch.setattr(generation, "finished", verdict([5, 6, 7]))
-    same = generate_samples(model, 4, restarts=2, **kw)
+    monkeypatch.setattr(ValenceGuidance, "done", verdict([5, 6, 7]))
+    same = generate_samples(model, 4, sampler=dict(S, restarts=2), **kw)
     assert len(calls) == 1
     for a, b in zip(plain, same):
         assert np.array_equal(a[1], b[1])
     # the 5- and 6-atom molecules not done: only they change, restarted twice
     calls.clear()
-    monkeypatch.setattr(generation, "finished", verdict([7]))
-    again = generate_samples(model, 4, restarts=2, **kw)
+    monkeypatch.setattr(ValenceGuidance, "done", verdict([7]))
+    again = generate_samples(model, 4, sampler=dict(S, restarts=2), **kw)
     assert len(calls) == 2
     changed = [not np.array_equal(a[1], b[1]) for a, b in zip(plain, again)]
     assert changed == [True, False, True, False]
     # each molecule's restarts draw from its own stream: the same molecules one per batch (to float rounding,
     # which guidance's sign-like steps on this untrained head grow to ~4e-4; another stream would move atoms
     # by ~1)
-    single = generate_samples(model, 4, restarts=2, **{**kw, "batch_size": 1})
+    single = generate_samples(model, 4, sampler=dict(S, restarts=2, batch_size=1), **kw)
     for a, b in zip(again, single):
         np.testing.assert_allclose(a[1], b[1], atol=2e-3)
 
 
 def test_restart_arguments():
     model = headed_model()
-    kw = dict(seed=0, model=model, steps=4, num_atoms=6, valence_steps=1, progress=False)
-    mols = generate(2, restarts=1, restart_from=0.75, **kw)
+    kw = dict(seed=0, model=model, num_atoms=6, progress=False)
+    S = dict(steps=4, valence_steps=1)
+    mols = generate(2, sampler=dict(S, restarts=1, restart_from=0.75), **kw)
     assert mols[0].properties["sampler"].endswith(", 1 restart from t = 0.75")
-    assert "restart" not in generate(1, restarts=0, **kw)[0].properties["sampler"]
-    assert "restart" not in generate(1, **{**kw, "valence_steps": 0}, restarts=1)[0].properties["sampler"]
+    assert "restart" not in generate(1, sampler=dict(S, restarts=0), **kw)[0].properties["sampler"]
+    assert "restart" not in generate(1, sampler=dict(S, restarts=1, valence_steps=0), **kw)[0].properties["sampler"]
     for bad in (-1, True, 1.5):
         with pytest.raises(ValueError, match="restarts"):
-            generate(1, model=model, steps=1, restarts=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, restarts=bad))
     for bad in (0.0, 1.0, float("nan"), True):
         with pytest.raises(ValueError, match="restart_from"):
-            generate(1, model=model, steps=1, restart_from=bad, progress=False)
+            generate(1, model=model, progress=False, sampler=dict(steps=1, restart_from=bad))

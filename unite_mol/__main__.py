@@ -20,49 +20,12 @@ CHUNK = 10_000
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unite_mol", description="unite_mol command line")
     sub = p.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("generate", help="generate molecules and write them to an SDF or XYZ file",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = sub.add_parser("generate", help="generate molecules and write them to an SDF or XYZ file")
     g.add_argument("--n", type=int, required=True, help="number of molecules")
     g.add_argument("--out", required=True,
                    help="output file: .sdf or .xyz (optionally .gz), or .csv for a table (SMILES, formula, "
                         "validity and reason, RDKit descriptors)")
-    g.add_argument("--seed", type=int, default=0, help="sample i depends on (seed, i) only")
-    g.add_argument("--model", default=None, help="model path (NAME or NAME.pt with NAME.json beside it); default: shipped QM9 model")
-    g.add_argument("--steps", type=int, default=75, help="solver steps (generate()'s default)")
-    g.add_argument("--method", default="stochastic", help="solver: stochastic (generate()'s default), heun or euler")
-    g.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise")
-    g.add_argument("--noise-level", type=float, default=None,
-                   help="strength of the noise re-drawn along the way (--method stochastic; default: "
-                        "generate()'s, 64; 0 = Euler)")
-    g.add_argument("--guide", default="none",
-                   help="autoguidance by a weaker model of the same latent space: none (default), auto (the "
-                        "shipped guide for the shipped model), or a model path")
-    g.add_argument("--guidance", type=float, default=None, help="guidance strength (default: 2 with a guide)")
-    g.add_argument("--valence-steps", type=int, default=None,
-                   help="valence guidance: up to this many latent steps per molecule toward bonds (the model's "
-                        "own bond head) that give every atom its valence; 0 = off (default: generate()'s)")
-    g.add_argument("--valence-from", type=float, default=0.9,
-                   help="one valence step on each of the sampler's predictions at times t >= this (1 = only the "
-                        "finished latent is guided; default: generate()'s)")
-    g.add_argument("--valence-lengths", type=float, default=10.0,
-                   help="weight of valence guidance's bond-length term: decoded distances pulled to where EDM's "
-                        "bond-length tables read the bond head's bonds back (0 = valences alone; default: "
-                        "generate()'s)")
-    g.add_argument("--restarts", type=int, default=0,
-                   help="with valence guidance: times a molecule the bond head does not call done is noised back "
-                        "to --restart-from and integrated again (default: generate()'s)")
-    g.add_argument("--restart-from", type=float, default=0.9,
-                   help="the time restarts go back to (t = 1 clean; default: generate()'s)")
-    g.add_argument("--num-atoms", type=int, default=None, help="atoms per molecule (default: drawn from the training data)")
-    g.add_argument("--formula", default=None,
-                   help="every molecule's atoms, e.g. C7H10O2 (models whose denoiser is told the composition; "
-                        "default: drawn from the training data)")
-    g.add_argument("--bonds", default="auto", choices=["auto", "model", "openbabel", "rdkit", "edm", "none"],
-                   help="bonds: the model's bond head (model), perceived from 3D, or auto (the head when the model has one)")
-    g.add_argument("--batch-size", type=int, default=128, help="molecules integrated together (batches run side by side on a CPU)")
-    g.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
-                   help="denoiser precision; only fp32 makes molecules independent of --batch-size")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    add_generate_flags(g)
     e = sub.add_parser("export", help="copy a trained model (e.g. RUN_DIR/model) to a new place, optionally in float16",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     e.add_argument("model", help="source model path (NAME or NAME.pt with NAME.json beside it)")
@@ -71,62 +34,131 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_generate_flags(g: argparse.ArgumentParser) -> None:
+    """The flags of :func:`unite_mol.generate`'s request (:data:`unite_mol.generation.REQUEST_HELP`) and of every
+    :class:`~unite_mol.sampling.SamplerConfig` field (:data:`unite_mol.sampling.config.HELP`), with their defaults:
+    the API and the command line share one list. Sampler flags left unset keep ``--sampler``'s file or the
+    config's defaults."""
+    from dataclasses import fields
+
+    from unite_mol.core.samplers import METHODS
+    from unite_mol.core.unite import ESTIMATE_FROM
+    from unite_mol.generation import BOND_CHOICES, REQUEST_HELP
+    from unite_mol.runtime import PRECISIONS
+    from unite_mol.sampling.config import HELP, SamplerConfig
+
+    g.add_argument("--model", default=None,
+                   help="model path (NAME or NAME.pt with NAME.json beside it; default: the shipped QM9 model)")
+    g.add_argument("--seed", type=int, default=0, help=REQUEST_HELP["seed"] + " (default: 0)")
+    g.add_argument("--num-atoms", type=int, default=None, help=REQUEST_HELP["num_atoms"])
+    g.add_argument("--formula", default=None, help=REQUEST_HELP["formula"])
+    g.add_argument("--num-heavy-atoms", type=int, default=None, help=REQUEST_HELP["num_heavy_atoms"])
+    g.add_argument("--bonds", default="auto", choices=[*BOND_CHOICES, "none"],
+                   help=REQUEST_HELP["bonds"] + " (default: auto)")
+    g.add_argument("--valid-only", action="store_true", help=REQUEST_HELP["valid_only"])
+    g.add_argument("--relax", action="store_true", help=REQUEST_HELP["relax"])
+    g.add_argument("--max-draws", type=int, default=None, help=REQUEST_HELP["max_draws"])
+    g.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps (default: auto)")
+    g.add_argument("--sampler", default=None, metavar="JSON",
+                   help="a JSON file of sampler settings (an experiment's arm); the flags below override it")
+    choices = {"method": METHODS, "estimate_from": ESTIMATE_FROM, "precision": PRECISIONS}
+    defaults = SamplerConfig()
+    for f in fields(SamplerConfig):
+        flag, kind = "--" + f.name.replace("_", "-"), str(f.type)
+        default = getattr(defaults, f.name)
+        shown = "model's" if f.name in ("valence_steps",) else "none" if default is None else \
+            " ".join(map(str, default)) if isinstance(default, tuple) else default
+        help_ = f"{HELP[f.name]} (default: {shown})"
+        if f.name == "guidance_interval":
+            g.add_argument(flag, type=float, nargs=2, metavar=("LO", "HI"), default=None, help=help_)
+        elif f.name == "noise_level":
+            g.add_argument(flag, type=float, default=None, help=HELP[f.name] + ")")
+        else:
+            typ = int if kind.startswith("int") else float if kind.startswith("float") else str
+            g.add_argument(flag, type=typ, default=None, choices=choices.get(f.name), help=help_)
+
+
+def sampler_config(args: argparse.Namespace):
+    """The :class:`~unite_mol.sampling.SamplerConfig` of the command line: ``--sampler``'s file (or the defaults)
+    with every sampler flag given on top.
+
+    Raises:
+        ValueError: a bad file or setting.
+    """
+    from unite_mol.sampling import SamplerConfig
+
+    base = SamplerConfig.coerce(args.sampler)
+    given = {name: getattr(args, name) for name in SamplerConfig.field_names() if getattr(args, name) is not None}
+    if given.get("guide") == "none":
+        given["guide"] = None
+    if "method" in given and "noise_level" not in given:
+        given["noise_level"] = None           # the new method's default, not the file's
+    return base.replace(**given) if given else base
+
+
+def check_out(path: str) -> None:
+    """The output file's folder exists and its format is one the command line writes.
+
+    Raises:
+        ValueError: naming what to do.
+    """
+    from pathlib import Path
+
+    from unite_mol import io
+
+    if not Path(path).resolve().parent.is_dir():
+        raise ValueError(f"--out {path}: the folder {Path(path).parent} does not exist; create it first")
+    if path.lower().endswith(".csv"):
+        return
+    try:
+        fmt, _ = io.detect_format(path)
+    except ValueError:
+        fmt = None
+    if fmt not in ("sdf", "xyz"):
+        raise ValueError(f"--out {path}: write .sdf or .xyz (optionally .gz), or .csv for a table")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from unite_mol import io
-    from unite_mol.generation import (check_guidance, check_sampling_args, formula_composition, generate, load_model,
-                                      progress_callback, resolve_guide, resolve_noise_level,
-                                      resolve_valence_steps)
-    from unite_mol.runtime import pick_device
+    from unite_mol.generation import check_request, make_molecules, prepare
+    from unite_mol.runtime import progress_callback
 
     bonds = None if args.bonds == "none" else args.bonds
-    args.noise_level = resolve_noise_level(args.method, args.noise_level)
     t0 = time.time()
-    csv = args.out.lower().endswith(".csv")
     try:
-        if not csv:
-            io.detect_format(args.out)
-        check_sampling_args(args.n, seed=args.seed, num_atoms=args.num_atoms, steps=args.steps,
-                            method=args.method, batch_size=args.batch_size, time_shift=1.0,
-                            precision=args.precision, min_n=1, temperature=args.temperature,
-                            noise_level=args.noise_level, formula=args.formula,
-                            valence_steps=args.valence_steps, valence_from=args.valence_from,
-                            valence_lengths=args.valence_lengths, restarts=args.restarts,
-                            restart_from=args.restart_from)
-        guide_arg = None if args.guide == "none" else args.guide
-        check_guidance(1.0, guide_arg, args.guidance, None)
-        device = pick_device(args.device)
-        model = load_model(args.model, device=device)
-        if args.formula is not None:   # fits this model: checked before the output file is opened
-            formula_composition(model, args.formula)
-        guide, guidance, interval = resolve_guide(model, guide_arg, args.guidance, None, device)  # loaded once
-        resolve_valence_steps(model, args.valence_steps)   # a model without a bond head: before the file opens
-        if bonds == "model" and not model.adapter.config.bond_head:
-            raise ValueError("--bonds model needs a model with a bond head; this one has none (use auto or a "
-                             "perception method)")
+        check_out(args.out)
+        check_request(args.n, seed=args.seed, num_atoms=args.num_atoms, formula=args.formula,
+                      num_heavy_atoms=args.num_heavy_atoms, bonds=bonds, valid_only=args.valid_only,
+                      relax=args.relax, max_draws=args.max_draws)
+        if args.n < 1:
+            raise ValueError(f"--n must be >= 1, got {args.n}")
+        sampler, bonds = prepare(args.model, sampler_config(args), device=args.device, bonds=bonds,
+                                 formula=args.formula)
         update, bar = progress_callback(True, args.n)
         written = 0
 
         def chunks() -> Iterator:
             nonlocal written
-            for start in range(0, args.n, CHUNK):
-                for m in generate(min(CHUNK, args.n - start), seed=args.seed, num_atoms=args.num_atoms,
-                                  steps=args.steps, method=args.method, model=model, batch_size=args.batch_size,
-                                  bonds=bonds, device=device, precision=args.precision, first_index=start,
-                                  progress=update or False, temperature=args.temperature,
-                                  noise_level=args.noise_level, guide=guide, guidance=guidance,
-                                  guidance_interval=interval, formula=args.formula,
-                                  valence_steps=args.valence_steps, valence_from=args.valence_from,
-                                  valence_lengths=args.valence_lengths, restarts=args.restarts,
-                            restart_from=args.restart_from):
+            first = 0
+            while written < args.n:
+                mols = make_molecules(sampler, min(CHUNK, args.n - written), seed=args.seed, first_index=first,
+                                      num_atoms=args.num_atoms, formula=args.formula,
+                                      num_heavy_atoms=args.num_heavy_atoms, bonds=bonds, valid_only=args.valid_only,
+                                      max_draws=args.max_draws, progress=update or False)
+                first += mols[0].properties.get("drawn", len(mols)) if mols else 0
+                if args.relax:
+                    from unite_mol.relax import relax as relax_molecules
+
+                    mols = relax_molecules(mols)
+                for m in mols:
                     written += 1
                     yield m
 
         try:
-            if csv:
+            if args.out.lower().endswith(".csv"):
                 _write_table(args.out, chunks())
-            else:
-                # molecules carry bonds unless --bonds none; then SDF output perceives them with EDM's tables
-                io.write(args.out, chunks(), bond_method=args.bonds if args.bonds in ("openbabel", "rdkit") else "edm")
+            else:   # --bonds none: atoms only, no bond block perceived on the way out
+                io.write(args.out, chunks(), bond_method=None if bonds is None else "edm")
         finally:
             if bar is not None:
                 bar.close()
@@ -156,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         return _generate(args)
     if args.command == "export":
-        from unite_mol.generation import load_model, save_model
+        from unite_mol.model_io import load_model, save_model
 
         try:
             model = load_model(args.model)

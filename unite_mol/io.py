@@ -167,7 +167,7 @@ def _read_lines(path: Path, gz: bool) -> list[str]:
 
 # --------------------------------------------------------------------------------------------- write
 def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format: str | None = None,
-          bond_method: str = "edm") -> Path:
+          bond_method: str | None = "edm") -> Path:
     """Write molecules to an XYZ, SDF or molfile, atomically; returns the path.
 
     ``molecules`` is consumed lazily: each molecule is formatted and written to a temporary file beside
@@ -180,7 +180,13 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
         molecules: one :class:`Molecule` or an iterable of them (a ``.mol`` file takes exactly one).
         format: ``"xyz"``, ``"sdf"`` or ``"mol"`` to override the extension.
         bond_method: how SDF/molfile output perceives bonds for molecules with ``bonds is None``:
-            ``"edm"``, ``"rdkit"`` or ``"openbabel"`` (:func:`unite_mol.bonds.perceive_bonds`).
+            ``"edm"``, ``"rdkit"`` or ``"openbabel"`` (:func:`unite_mol.bonds.perceive_bonds`), or ``None``: such
+            molecules are written with atoms only (an empty bond block).
+
+    Each SDF/molfile record with bonds carries the SD property ``unite_mol_validity``: ``ok`` when the
+    molecule is a usable structure, else why not (:meth:`Molecule.invalid_reason`, e.g. ``sanitisation
+    failed: Explicit valence for atom # 3 C, 5, is greater than permitted``): RDKit's ``SDMolSupplier`` returns
+    ``None`` for the records that do not sanitise, and this tag says which and why.
 
     Raises:
         ValueError: for an unknown format or bond method, no molecules, an item that is not a Molecule,
@@ -191,7 +197,7 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
 
     path = Path(path)
     fmt, gz = detect_format(path, format)
-    if bond_method not in METHODS:
+    if bond_method is not None and bond_method not in METHODS:
         raise ValueError(f"unknown bond_method {bond_method!r}; choose one of {', '.join(METHODS)}")
     mols = (molecules,) if isinstance(molecules, Molecule) else molecules
     count = 0

@@ -32,11 +32,13 @@ from unite_mol import elements
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import Tokens
 from unite_mol.data.batching import MolBatch
-from unite_mol.bonds import ALLOWED_VALENCES, edm_thresholds, kekule_orders
+from unite_mol.bonds import kekule_orders
 from unite_mol.refiner import BOND_VALENCE, GeometryRefiner, bond_loss, bonds_from_logits, pair_mask
 
-#: bond-length guidance's safety margin inside EDM's distance windows, Angstrom
-BOND_LENGTH_MARGIN = 0.02
+#: valence guidance's target: the usual valence of a neutral atom (summed bond orders), a chemistry prior of
+#: the generator's own, not an evaluator's table (elements missing here cannot be guided)
+NEUTRAL_VALENCE: dict[str, int] = {"H": 1, "B": 3, "C": 4, "N": 3, "O": 2, "F": 1, "Si": 4, "P": 3, "S": 2,
+                                   "Cl": 1, "Br": 1, "I": 1}
 
 
 #: range of the distance basis of the GE's pair features (Angstrom)
@@ -370,8 +372,8 @@ class MoleculeAdapter(nn.Module):
 
     def valence_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
                       kekule: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """How far the bond head's graph is from giving every atom its valence (H 1, C 4, N 3, O 2, F 1,
-        as in EDM's stability check), per molecule.
+        """How far the bond head's graph is from giving every atom its neutral valence
+        (:data:`NEUTRAL_VALENCE`: H 1, C 4, N 3, O 2, F 1, ...), per molecule.
 
         ``ids`` (B, N): each slot's element id. Returns ``(energy, valid)``, both (B,): ``energy`` is the sum
         over atoms of (expected valence - allowed valence)^2, expected orders from the bond head's
@@ -413,69 +415,19 @@ class MoleculeAdapter(nn.Module):
         target = self._valence_targets(ids, mask)
         return logits, order, target, ((self._hard_valence(order, mask) - target).abs() < 1e-3) | ~mask
 
-    def bond_length_error(self, out: dict[str, torch.Tensor], ids: torch.Tensor, mask: torch.Tensor, *,
-                          margin: float = BOND_LENGTH_MARGIN, gate: bool = True, kekule: bool = True
-                          ) -> torch.Tensor:
-        """How far the decoded distances are from the bond head's graph, by EDM's bond-length thresholds, per
-        molecule (differentiable in the coordinates).
-
-        Each pair's most likely order (symmetrised bond logits) asks for a distance window from EDM's tables
-        (:func:`unite_mol.bonds.edm_thresholds`, length + margin): no bond beyond the single threshold, single
-        between the double and single thresholds, double between triple and double, triple below the triple
-        threshold, each shrunk by ``margin`` Angstrom on both sides; a pair whose order the tables do not have
-        for its elements asks nothing. Aromatic bonds: with ``kekule``, each aromatic system of the head's
-        graph that has a kekulé structure asks for it (:func:`unite_mol.bonds.kekule_orders`, the double bonds
-        where the decoded bonds are shortest), as EDM's rule can only read single and double bonds; a system
-        without one (and every aromatic bond without ``kekule``) asks for a distance between the triple and
-        single thresholds (its 1 / 2 left to the geometry). With ``gate``, only pairs of atoms that the head's
-        bonds already give their valence ask (aromatic bonds 1.5, or with ``kekule`` the valence in the kekulé
-        structure, so furan's oxygen counts as right): the geometry follows the head where its graph is right
-        and is left free where it is not (gated, `benchmarks/qm9/valence` round 8 kept 4 points more EDM-valid
-        molecules at the same stability; kekulé windows and gate, round 9, 1 point more atom stability).
-        ``ids`` (B, N): element ids. Returns (B,): the sum over pairs of the squared distance outside the
-        window, in (0.1 A)^2; zero when EDM's distance rule reads the head's (kekulized) bonds back.
-
-        Raises:
-            ValueError: without a bond head.
-        """
-        if "bond_logits" not in out:
-            raise ValueError("bond-length guidance needs a model with a bond head (train --bond-head)")
-        table = torch.as_tensor(edm_thresholds(self.config.elements), dtype=torch.float32, device=mask.device)
-        v = self.num_elements
-        table = F.pad(table, (0, 1, 0, 1), value=float("-inf"))                            # padding id: no bonds
-        e = ids.clamp(max=v)
-        t1, t2, t3 = (t[e[:, :, None], e[:, None, :]] for t in table)                      # (B, N, N) each
-        inf = torch.full_like(t1, float("inf"))
-        _, order, target, right = self._head_graph(out, ids, mask)
-        with torch.autocast(device_type=mask.device.type, enabled=False):
-            x = out["coords"].float() * self.config.coord_scale                            # (B, N, 3) Angstrom
-            d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-8).sqrt()               # (B, N, N)
-            if kekule:
-                order, right = self._kekule_graph(order, target, mask, d.detach())
-            lo = torch.stack([t1, t2, t3, -inf, t3], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) + margin
-            hi = torch.stack([inf, t1, t2, t3, t1], -1).gather(-1, order.unsqueeze(-1)).squeeze(-1) - margin
-            asks = pair_mask(mask) & (hi > 0)        # real pairs whose order the tables have (hi = -inf if not)
-            if gate:                                 # ... between atoms whose head valence is right
-                asks = asks & right[:, :, None] & right[:, None, :]
-            outside = F.relu(d - hi.clamp(-1e3, 1e3)) + F.relu(lo.clamp(-1e3, 1e3) - d)
-            pm = asks.float()
-            return 0.5 * (outside.pow(2) * pm).sum((1, 2)) / 0.01
-
     @classmethod
-    def _kekule_graph(cls, order: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-                      d: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _kekule_graph(cls, order: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """``order`` (B, N, N; 0 on padding pairs) with each molecule's aromatic systems kekulized
-        (:func:`unite_mol.bonds.kekule_orders`, the doubles where ``d`` is shortest, any without ``d``) and,
-        per slot, whether those orders give it its ``target`` valence (B, N; padding counts as right).
-        Systems without a kekulé structure stay aromatic and their atoms count as wrong (EDM's distance rule
-        reads single and double bonds only: cyclopentadienyl's five CH, right by 1.5 each, cannot all be)."""
+        (:func:`unite_mol.bonds.kekule_orders`) and, per slot, whether those orders give it its ``target``
+        valence (B, N; padding counts as right). Systems without a kekulé structure stay aromatic and their
+        atoms count as wrong (cyclopentadienyl's five CH, right by 1.5 each, cannot all be)."""
         rows = (order == 4).any(-1).any(-1).nonzero().flatten().tolist()
         if rows:
             o, tgt = order.cpu().numpy().copy(), target.cpu().numpy()
-            dd = None if d is None else d.float().cpu().numpy()
             for b in rows:
                 k = int(mask[b].sum())
-                o[b, :k, :k] = kekule_orders(o[b, :k, :k], tgt[b, :k], None if dd is None else dd[b, :k, :k])
+                o[b, :k, :k] = kekule_orders(o[b, :k, :k], tgt[b, :k])
             order = torch.from_numpy(o).to(mask.device)
         right = ((cls._hard_valence(order, mask) - target).abs() < 1e-3) & ~(order == 4).any(-1)
         return order, right | ~mask
@@ -483,11 +435,10 @@ class MoleculeAdapter(nn.Module):
     def _valence_targets(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         table = torch.zeros(self.num_elements)
         for k, z in enumerate(self.config.elements):
-            allowed = ALLOWED_VALENCES.get(elements.symbol(z), ())
-            if len(allowed) != 1:
-                raise ValueError(f"valence guidance: element {elements.symbol(z)} has no single allowed valence "
-                                 f"({allowed or 'none'})")
-            table[k] = allowed[0]
+            if elements.symbol(z) not in NEUTRAL_VALENCE:
+                raise ValueError(f"valence guidance: element {elements.symbol(z)} has no neutral valence in "
+                                 f"NEUTRAL_VALENCE (it knows {', '.join(NEUTRAL_VALENCE)})")
+            table[k] = NEUTRAL_VALENCE[elements.symbol(z)]
         return table.to(mask.device)[ids.clamp(max=self.num_elements - 1)] * mask
 
     def to_bonds(self, out: dict[str, torch.Tensor], mask: torch.Tensor) -> list[np.ndarray] | None:

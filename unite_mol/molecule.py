@@ -200,11 +200,13 @@ class Molecule:
         return perceive_bonds(self, method=method, **kwargs)
 
     # ------------------------------------------------------------------ chemistry
-    def invalid_reason(self) -> str:
+    def invalid_reason(self, *, neutral: bool = False) -> str:
         """Why this molecule is not a usable chemical structure, or ``""`` when it is.
 
         Usable: it has bonds, RDKit sanitises it, it is one connected piece and no atom has a radical
-        (an unpaired electron). Bond orders and charges are taken as they are (nothing is perceived).
+        (an unpaired electron); with ``neutral``, also no atom carries a formal charge (no zwitterions, the
+        sense of ``generate(valid_only=True)``). Bond orders and charges are taken as they are (nothing is
+        perceived).
         """
         from rdkit import Chem
         from rdkit.rdBase import BlockLogs
@@ -218,10 +220,13 @@ class Molecule:
                 return f"sanitisation failed: {str(exc).split(': ', 1)[-1].splitlines()[0][:160]}"
             pieces = len(Chem.GetMolFrags(mol))
             radicals = [a.GetIdx() for a in mol.GetAtoms() if a.GetNumRadicalElectrons() > 0]
+            charged = [a.GetIdx() for a in mol.GetAtoms() if a.GetFormalCharge() != 0]
         if pieces > 1:
             return f"{pieces} disconnected fragments"
         if radicals:
             return f"radical on atom(s) {', '.join(map(str, radicals[:10]))}"
+        if neutral and charged:
+            return f"formal charge on atom(s) {', '.join(map(str, charged[:10]))}"
         return ""
 
     @property

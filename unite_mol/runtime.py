@@ -22,7 +22,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -234,3 +234,16 @@ def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def progress_callback(progress: bool | Callable[[int], None], total: int) -> tuple[Callable[[int], Any] | None, Any]:
+    """(update(k), bar or None): a tqdm bar on stderr (rate, ETA) unless ``UNITE_MOL_NO_PROGRESS=1``, none for
+    ``False``, or the caller's callable."""
+    if callable(progress):
+        return progress, None
+    if not progress or os.environ.get("UNITE_MOL_NO_PROGRESS") == "1" or total == 0:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="mol", desc="generate", disable=None, dynamic_ncols=True)  # None: off without a tty
+    return bar.update, bar

@@ -38,7 +38,8 @@ from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
 from unite_mol.data.batching import FRAMES
 from unite_mol.data.flat import FlatSplit
 from unite_mol.data.qm9 import data_fingerprint, qm9
-from unite_mol.generation import build_model, save_model
+from unite_mol.model_io import build_model, save_model
+from unite_mol.sampling.config import STOCHASTIC_NOISE_LEVEL
 from unite_mol.molecular import MoleculeConfig
 from unite_mol.runtime import parse_duration, uncompiled
 
@@ -185,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "stochastic sampler leaves consecutive steps' (its default reads the previous step's "
                         "prediction; 1/75 matches its 75 steps)")
     p.add_argument("--self-cond-lag-strength", type=float, default=32.0,
-                   help="the stochastic sampler's strength that correlation assumes (generate()'s default: 32)")
+                   help="the stochastic sampler's strength that correlation assumes (32, that of the runs trained so "
+                        f"far; generate()'s default is now {STOCHASTIC_NOISE_LEVEL:g})")
     p.add_argument("--refine-layers", type=int, default=0,
                    help="geometry-aware refinement layers after the decoder (0 = none)")
     p.add_argument("--refine-width", type=int, default=64, help="pair-feature width of the refinement layers")
@@ -409,7 +411,7 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
     """
     import hashlib
 
-    from unite_mol.generation import load_model
+    from unite_mol.model_io import load_model
 
     saved = load_model(path)
     if saved.shared_weights != shared_weights:

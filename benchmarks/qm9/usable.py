@@ -16,6 +16,6 @@ p.add_argument("--valence-steps", type=int, default=None, help="generate()'s val
 a = p.parse_args()
 for bonds in ("model", "rdkit", "openbabel"):
     t = time.time()
-    mols = generate(a.n, seed=0, model=a.model, bonds=bonds, progress=False, valence_steps=a.valence_steps)
+    mols = generate(a.n, seed=0, model=a.model, bonds=bonds, progress=False, sampler={"valence_steps": a.valence_steps})
     ok = sum(not m.invalid_reason() for m in mols)   # "" = usable
     print(f"bonds={bonds}: {ok} of {a.n} usable ({100 * ok / a.n:.1f} %), {time.time() - t:.0f} s")

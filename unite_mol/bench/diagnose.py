@@ -223,7 +223,7 @@ FAILURE_CLASSES = ("stable", "orders only", "connectivity", "composition")
 
 
 def _valence_sets(numbers: np.ndarray) -> list[tuple[int, ...]]:
-    from unite_mol.bonds import allowed_valence_table
+    from unite_mol.metrics.edm_tables import allowed_valence_table
 
     table = allowed_valence_table()
     return [tuple(table.get(int(z), ())) for z in numbers]
@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     done(f"2/6 decoder sensitivity at {len(SIGMAS)} noise levels")
     res["latents"] = latent_stats(encoded.latents())
     done("3/6 latent channel statistics")
-    samples = generate_arrays(model, n_samples, seed=args.seed, steps=steps)
+    samples = generate_arrays(model, n_samples, seed=args.seed, sampler={"steps": steps})
     done(f"generated {n_samples} samples ({steps} Heun steps)")
     res["structure"] = {"samples": summarise_structure(structure_stats(samples)),
                         "data": summarise_structure(structure_stats(encoded.inputs))}

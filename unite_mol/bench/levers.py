@@ -15,7 +15,7 @@ Used for the lever study of ``benchmarks/qm9/levers/`` and for learning curves o
 
 A model may carry its own sampler settings after ``@`` (``steps``, ``method``, ``temperature``,
 ``noise_level``, ``time_shift``, ``estimate_guidance``, ``estimate_from``, ``guide``, ``guidance``, ``guidance_from``,
-``guidance_to``, ``valence_steps``, ``valence_from``, ``valence_lengths``, ``restarts``, ``restart_from``; the rest stay at ``generate()``'s defaults, except the guide: none unless the spec says
+``guidance_to``, ``valence_steps``, ``valence_from``, ``restarts``, ``restart_from``; the rest stay at ``generate()``'s defaults, except the guide: none unless the spec says
 ``guide=auto`` or a path), so one model under several samplers is one table::
 
     python -m unite_mol.bench levers ode=M "sde=M@method=stochastic,noise_level=0.5,steps=50" --recon 0
@@ -37,11 +37,17 @@ from unite_mol.data.qm9 import training_smiles
 from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
-SAMPLER_KEYS = {"steps": int, "method": str, "temperature": float, "noise_level": float, "time_shift": float,
-                "estimate_guidance": float, "estimate_from": str, "guidance": float, "guide": str, "guidance_from": float,
-                "guidance_to": float, "valence_steps": int,
-                "valence_from": float, "valence_lengths": float,
-                "restarts": int, "restart_from": float}
+def sampler_keys() -> dict[str, type]:
+    """``@key=value`` keys: :class:`~unite_mol.sampling.SamplerConfig`'s scalar fields (read from the class,
+    the one list of them) plus ``guidance_from`` / ``guidance_to`` for its ``guidance_interval``."""
+    from dataclasses import fields
+
+    from unite_mol.sampling import SamplerConfig
+
+    keys = {f.name: int if str(f.type).startswith("int") else float if str(f.type).startswith("float") else str
+            for f in fields(SamplerConfig) if f.name != "guidance_interval"}
+    return {**keys, "guidance_from": float, "guidance_to": float}
+
 
 COLUMNS = (
     ("sampler", "sampler", False), ("train_steps", "steps", False), ("train_s", "train s", False),
@@ -58,7 +64,8 @@ COLUMNS = (
 
 
 def parse_spec(item: str) -> tuple[str, str, dict[str, Any]]:
-    """``NAME=PATH[@key=value,...]`` -> (name, path, sampler settings).
+    """``NAME=PATH[@key=value,...]`` -> (name, path, sampler settings); a part ``config=FILE.json`` reads an
+    arm's :class:`~unite_mol.sampling.SamplerConfig` file (later keys override it).
 
     Raises:
         ValueError: naming what is malformed (a missing part, an unknown key, a value of the wrong type).
@@ -68,14 +75,22 @@ def parse_spec(item: str) -> tuple[str, str, dict[str, Any]]:
     if not sep or not name or not path:
         raise ValueError(f"expected NAME=MODEL_PATH[@key=value,...], got {item!r}")
     sampler: dict[str, Any] = {}
+    keys = sampler_keys()
     for part in filter(None, opts.split(",")):
         key, eq, value = part.partition("=")
-        if not eq or key not in SAMPLER_KEYS:
-            raise ValueError(f"{item!r}: sampler settings are key=value with keys {', '.join(SAMPLER_KEYS)}; got {part!r}")
+        if eq and key == "config":
+            from unite_mol.sampling import SamplerConfig
+
+            sampler.update({k: v for k, v in SamplerConfig.from_file(value).to_dict().items()
+                            if v != getattr(SamplerConfig(), k)})
+            continue
+        if not eq or key not in keys:
+            raise ValueError(f"{item!r}: sampler settings are key=value with keys config, {', '.join(keys)}; got "
+                             f"{part!r}")
         try:
-            sampler[key] = SAMPLER_KEYS[key](value)
+            sampler[key] = keys[key](value)
         except ValueError:
-            raise ValueError(f"{item!r}: {key} must be {SAMPLER_KEYS[key].__name__}, got {value!r}") from None
+            raise ValueError(f"{item!r}: {key} must be {keys[key].__name__}, got {value!r}") from None
     return name, path, sampler
 
 
@@ -83,7 +98,7 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
                 relax: bool = False, sampler: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row: generation (all protocols that apply), reconstruction and the model's training record; with
     ``relax`` a second row, ``NAME + MMFF``: the same samples after MMFF94 relaxation on their bonds.
-    ``sampler``: keyword arguments of :func:`unite_mol.generate` for the sampler (default: its defaults)."""
+    ``sampler``: :class:`~unite_mol.sampling.SamplerConfig` fields (and ``guidance_from`` / ``guidance_to``)."""
     import hashlib
 
     from unite_mol.generation import generate, load_model
@@ -98,7 +113,7 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
     kwargs["guide"] = None if kwargs.get("guide", "none") == "none" else kwargs["guide"]
     if "guidance_from" in sampler or "guidance_to" in sampler:
         kwargs["guidance_interval"] = (sampler.get("guidance_from", 0.0), sampler.get("guidance_to", 1.0))
-    mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, **kwargs)
+    mols = generate(samples, seed=seed, model=model, bonds="auto", progress=False, sampler=kwargs)
     gen_s = time.time() - t0
     protocols = ("edm", "openbabel") + (("bonds",) if has_head else ())
     res = evaluate(mols, reference=reference, protocols=protocols)
@@ -183,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench levers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("models", nargs="+", help="NAME=MODEL_PATH[@key=value,...] (MODEL_PATH: NAME or NAME.pt with its "
-                   ".json; keys: sampler settings steps, method, temperature, noise_level, time_shift, estimate_guidance, estimate_from, guide, guidance, guidance_from, guidance_to, valence_steps, valence_from, valence_lengths, restarts, restart_from)")
+                   ".json; keys: config=ARM.json and the SamplerConfig fields, guidance_from, guidance_to)")
     p.add_argument("--samples", type=int, default=1000, help="generated molecules per model")
     p.add_argument("--recon", type=int, default=500, help="QM9 test molecules for reconstruction (0: skip)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")

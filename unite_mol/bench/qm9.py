@@ -16,7 +16,7 @@ Presets:
     (same random rotations, flow settings, self-conditioning of the denoising pass and FLOPs accounting
     for every entry).
 
-Samples come from ``generate()``'s sampler (:data:`unite_mol.generation.DEFAULT_METHOD`, ``--steps``
+Samples come from ``generate()``'s sampler (:class:`unite_mol.sampling.SamplerConfig`'s defaults, ``--steps``
 steps; ``configs.json`` records it). Every run writes a results folder (``--out``, default ``runs/bench-results/qm9-<preset>-<date>``, which git
 ignores; pass ``--out benchmarks/...`` to keep results) with
 ``results.csv``, ``results.md``, ``configs.json``, ``machine.json`` (command, machine, commit,
@@ -41,7 +41,7 @@ from unite_mol.bench.qm9_train import train_entry
 from unite_mol.bench.report import plot_curves, write_results
 from unite_mol.core.entry import ENTRIES
 from unite_mol.data.qm9 import training_smiles
-from unite_mol.generation import DEFAULT_METHOD, DEFAULT_STEPS, resolve_noise_level
+from unite_mol.sampling import SamplerConfig
 from unite_mol.runtime import machine_info, parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.time()
     if args.preset == "pretrained":
-        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=DEFAULT_STEPS)  # generate()'s default
+        pr = Preset("pretrained", "-", 0, 0, samples=1000, recon=1000, steps=SamplerConfig().steps)  # generate()'s default
     else:
         pr = PRESETS[args.preset]
     try:
@@ -116,31 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     reference = training_smiles()
     rows: list[dict] = []
     configs: dict[str, Any] = {"preset": pr.name, "settings": pr.__dict__, "seed": args.seed,
-                               "sampler": {"method": DEFAULT_METHOD, "steps": pr.steps,
-                                           "noise_level": resolve_noise_level(DEFAULT_METHOD, None)}}
+                               "sampler": SamplerConfig(steps=pr.steps).to_dict()}
     if not args.no_data_row:
         print("[bench qm9] calibration row: QM9 test split through the same metrics", flush=True)
         n_data = None if pr.name in ("cpu", "gpu", "pretrained") else pr.samples
         rows.append({"entry": f"QM9 test data ({'all' if n_data is None else n_data})", **data_row(n_data, reference)})
 
     if args.checkpoint or pr.name == "pretrained":
-        from unite_mol.generation import (DEFAULT_RESTART_FROM, DEFAULT_RESTARTS, DEFAULT_VALENCE_FROM,
-                                          DEFAULT_VALENCE_LENGTHS, load_model, resolve_valence_steps)
+        from unite_mol.generation import load_model
+        from unite_mol.sampling import Sampler
 
         model = load_model(args.checkpoint)
         name = (Path(args.checkpoint).name if args.checkpoint else "unite (shipped model)") + conditioning_label(model)
         print(f"[bench qm9] {name}: reconstruction on {pr.recon} test molecules", flush=True)
         row = {"entry": name, **reconstruction_eval(model, pr.recon, seed=args.seed)}
-        valence = resolve_valence_steps(model, None)
-        configs["sampler"]["valence_steps"] = valence
-        if valence:   # generate()'s nudges of the sampler's predictions come with valence guidance
-            configs["sampler"]["valence_from"] = DEFAULT_VALENCE_FROM
-            configs["sampler"]["valence_lengths"] = DEFAULT_VALENCE_LENGTHS
-            configs["sampler"]["restarts"] = DEFAULT_RESTARTS
-            configs["sampler"]["restart_from"] = DEFAULT_RESTART_FROM
-        print(f"[bench qm9] {name}: generating {pr.samples} molecules, {pr.steps} steps ({DEFAULT_METHOD} sampler"
-              f"{f', valence guidance {valence} steps, nudges from t >= {DEFAULT_VALENCE_FROM:g}, bond-length weight {DEFAULT_VALENCE_LENGTHS:g}, {DEFAULT_RESTARTS} restarts from {DEFAULT_RESTART_FROM:g}' if valence else ''})",
-              flush=True)
+        sampler = Sampler(model, SamplerConfig(steps=pr.steps))
+        configs["sampler"]["valence_steps"] = sampler.valence_steps      # resolved against this model
+        print(f"[bench qm9] {name}: generating {pr.samples} molecules ({sampler.describe()})", flush=True)
         gen, _ = generation_eval(model, pr.samples, pr.steps, reference, seed=args.seed)
         row.update(gen)
         row["params"] = int(sum(p.numel() for p in model.parameters()))

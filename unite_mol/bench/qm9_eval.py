@@ -61,10 +61,10 @@ def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int
     model.eval()
     t0 = time.time()
     if model.adapter.config.bond_head:
-        arrays = generate(n, seed=seed, steps=steps, model=model, bonds="model")
+        arrays = generate(n, seed=seed, sampler={"steps": steps}, model=model, bonds="model")
         protocols = (*protocols, "bonds")
     else:
-        arrays = generate_arrays(model, n, seed=seed, steps=steps)
+        arrays = generate_arrays(model, n, seed=seed, sampler={"steps": steps})
     dt = time.time() - t0
     result = evaluate(arrays, reference=reference, protocols=protocols)
     m = {f"gen/{k}": v for k, v in result.metrics.items()}

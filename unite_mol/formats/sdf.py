@@ -174,12 +174,14 @@ def _sd_value(key: str, value: Any) -> str:
     return text
 
 
-def sdf_block(mol: Molecule, index: int, bond_method: str) -> str:
+def sdf_block(mol: Molecule, index: int, bond_method: str | None) -> str:
+    """One SDF record; bonds perceived by ``bond_method`` when the molecule has none (``None``: atoms only).
+    A record with bonds gets the SD property ``unite_mol_validity``: ``ok`` or why the molecule is not usable."""
     from rdkit import Chem
 
     from unite_mol.bonds import perceive_bonds
 
-    if mol.bonds is None:
+    if mol.bonds is None and bond_method is not None:
         try:
             mol = perceive_bonds(mol, bond_method, charge=int(mol.formal_charges.sum()))
         except ValueError as exc:
@@ -188,6 +190,8 @@ def sdf_block(mol: Molecule, index: int, bond_method: str) -> str:
     if "\n" in name or "\r" in name:
         raise ValueError(f"molecules[{index}]: properties['name'] is the SDF title line and cannot hold a line break")
     rd = mol.to_rdkit(sanitize=False)
+    if mol.bonds is not None and "unite_mol_validity" not in mol.properties:
+        rd.SetProp("unite_mol_validity", mol.invalid_reason() or "ok")
     for key, value in mol.properties.items():
         key = str(key)
         if key == "name":

@@ -4,7 +4,7 @@ Every metric is re-implemented from its published definition (EDM, Hoogeboom et 
 Joshi et al. 2025), not copied. Each protocol is reported under its own name:
 
 ``edm/...``
-    Bonds from interatomic distances with the EDM tables (:func:`unite_mol.bonds.edm_bond_orders`).
+    Bonds from interatomic distances with the EDM tables (:func:`unite_mol.metrics.edm_tables.edm_bond_orders`).
     ``atom_stability``: fraction of atoms whose summed bond order is an allowed valence;
     ``mol_stability``: fraction of molecules with every atom stable. ``validity``: the RDKit molecule
     built from those bonds sanitises (as in EDM/GeoLDM, the whole molecule is sanitised; its largest
@@ -104,7 +104,7 @@ def canonical(rdmol: Any) -> str:
 
 def edm_stability(mol: Molecule) -> tuple[np.ndarray, np.ndarray]:
     """(EDM bond-order matrix, per-atom stability) of one molecule."""
-    from unite_mol.bonds import allowed_valence_table, edm_bond_orders
+    from unite_mol.metrics.edm_tables import allowed_valence_table, edm_bond_orders
 
     if not _VALENCES:
         _VALENCES.update(allowed_valence_table())
@@ -114,7 +114,7 @@ def edm_stability(mol: Molecule) -> tuple[np.ndarray, np.ndarray]:
     return orders, stable
 
 
-_VALENCES: dict[int, tuple[int, ...]] = {}  # filled on first use from unite_mol.bonds
+_VALENCES: dict[int, tuple[int, ...]] = {}  # filled on first use from unite_mol.metrics.edm_tables
 
 
 def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[str, Any]:
@@ -285,7 +285,7 @@ def reconstruction(inputs: Sequence[Molecule], outputs: Sequence[Any], *, rmsd_t
     """
     import pandas as pd
 
-    from unite_mol.bonds import edm_bond_orders
+    from unite_mol.metrics.edm_tables import edm_bond_orders
     from unite_mol.geometry import kabsch_rmsd
 
     if len(inputs) != len(outputs):

@@ -109,7 +109,7 @@ def _tv(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _bond_lengths(mols: Sequence[Molecule]) -> np.ndarray:
-    from unite_mol.bonds import edm_bond_orders
+    from unite_mol.metrics.edm_tables import edm_bond_orders
 
     out = []
     for m in mols:

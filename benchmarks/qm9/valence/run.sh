@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Valence guidance arms on the shipped model: 1,000 samples per arm, one torch thread per arm, two arms at a
 # time (the harness of rounds 10-11). Arms are NAME=KEYS with KEYS generate() keywords as `bench levers`
-# reads them; by default every arm of arms.json. SETS="--set module.function.keyword=value ..." goes to
-# arm.py (changes a package function's keyword default in that process, for switches generate() lacks).
+# reads them, or "NAME=config=ARM.json" for a SamplerConfig file; by default every arm of arms.json.
 # The current result (round 11's default, seeds 0-4, and restarts=1, seeds 0-2) ran as
 #   SEED=S ARMS="st= st-r1=restarts=1" bash benchmarks/qm9/valence/run.sh     (S = 0 .. 4; st-r1 for 0-2)
 # Usage: [SEED=0] [ARMS="NAME=KEYS ..."] [OUT=runs/valence] bash benchmarks/qm9/valence/run.sh
@@ -15,7 +14,7 @@ if [ -z "${ARMS:-}" ]; then
   ARMS=$(.venv/bin/python -c "import json; print(' '.join(f'{k}={v}' for k, v in json.load(open('benchmarks/qm9/valence/arms.json')).items() if not k.startswith('_')))")
 fi
 arm() { local name=${1%%=*} keys=${1#*=}
-  .venv/bin/python benchmarks/qm9/valence/arm.py ${SETS:-} -- "$name=$M${keys:+@$keys}" --samples 1000 --recon 0 \
+  .venv/bin/python -m unite_mol.bench levers "$name=$M${keys:+@$keys}" --samples 1000 --recon 0 \
     --seed "$S" --threads 1 --out "${OUT:-runs/valence}/s$S-$name"; }
 set -- $ARMS
 while [ $# -gt 0 ]; do

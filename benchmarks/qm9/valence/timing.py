@@ -2,15 +2,13 @@
 
     OMP_NUM_THREADS=2 python benchmarks/qm9/valence/timing.py "valence_steps=10" "steps=50,valence_steps=3,valence_from=0.9"
 
-Each argument is comma-separated keywords (values with a dot are floats, True / False booleans); "" = the
-defaults. Keywords generate() does not take but generate_samples() does (experimental switches) are set as
-generate_samples()'s defaults for that run.
+Each argument is comma-separated SamplerConfig fields (values with a dot are floats, True / False booleans);
+"" = the defaults.
 """
-import inspect
 import sys
 import time
 
-from unite_mol import generate, generation
+from unite_mol import generate
 from unite_mol.generation import load_model
 from unite_mol.runtime import matmul_gflops
 
@@ -21,12 +19,8 @@ def value(v: str):
 
 model = load_model()
 generate(20, seed=5, model=model, progress=False)
-public = inspect.signature(generate).parameters
-defaults = dict(generation.generate_samples.__kwdefaults__)
 for spec in sys.argv[1:]:
     kw = {k: value(v) for k, v in (p.split("=") for p in spec.split(",") if p)}
-    generation.generate_samples.__kwdefaults__.update({k: v for k, v in kw.items() if k not in public})
     t = time.time()
-    generate(1000, seed=0, model=model, progress=False, **{k: v for k, v in kw.items() if k in public})
+    generate(1000, seed=0, model=model, progress=False, sampler=kw)
     print(f"{spec or 'defaults'}: {time.time() - t:.1f} s (fp32 matmul {matmul_gflops():.0f} GFLOP/s after)", flush=True)
-    generation.generate_samples.__kwdefaults__.update(defaults)
