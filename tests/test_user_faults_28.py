@@ -224,3 +224,15 @@ def test_flops_are_counted_on_the_first_training_steps_not_before_them(tmp_path,
     saved = json.loads((tmp_path / "run" / "entry.json").read_text())
     assert saved["stages"][0]["flops_per_step"] == stage["flops_per_step"] and saved["flops"] > 0
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["flop_counts"] == pytest.approx(expect)
+
+
+# ------------------------------------------------------------------------- item 12: the drug bench's table
+def test_counts_print_as_integers_and_only_smoke_warns():
+    from unite_mol.bench import drugs
+    from unite_mol.bench.report import markdown_table
+
+    row = {"entry": "unite", "drugs/n": 8.0, "gen/openbabel/validity": 0.9375, "recon/rmsd": 0.25}
+    table_text = markdown_table([row], drugs.COLUMNS)
+    assert "| 8 |" in table_text and "8.000" not in table_text and "93.75" in table_text and "0.250" in table_text
+    assert "say nothing" in " ".join(drugs.preset_notes(drugs.PRESETS["smoke"]))
+    assert drugs.preset_notes(drugs.PRESETS["cpu"]) == []
