@@ -284,7 +284,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def configs_from_args(args: argparse.Namespace):
+def configs_from_args(args: argparse.Namespace) -> tuple[MolTrainConfig, Any]:
     """``(MolTrainConfig, TrainConfig)`` from parsed flags.
 
     Raises:
