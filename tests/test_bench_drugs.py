@@ -70,12 +70,20 @@ def check_results(out, n_trained):
     return df, json.loads((out / "configs.json").read_text())
 
 
-def test_smoke_schema_on_the_druglike_set(tmp_path, monkeypatch):
+def test_smoke_schema_on_the_druglike_set(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
     out = tmp_path / "res"
     rc = drugs.main(["--preset", "smoke", "--budget", "3s", "--samples", "4", "--drug-samples", "2", "--size", "200",
                      "--out", str(out), "--runs", str(tmp_path / "runs")])
     assert rc == 0
+    # issue 28: the smoke preset says its numbers are meaningless; every evaluation phase is announced and timed
+    printed = capsys.readouterr().out
+    assert "say nothing about either method" in (out / "results.md").read_text()
+    assert printed.count("say nothing about either method") == 2     # at the start and in the printed results
+    for what in ("reconstruction of", "sampling 4 molecules", "drug metrics", "FCD of", "scoring 4 test molecules"):
+        assert f"[bench drugs] {what}" in printed, what
+    assert printed.count("done in") >= 9       # data row: 3 phases; each of 2 entries: 4
+    assert "| 2 |" in printed and "2.000" not in printed               # drug-metric molecules: a count
     df, configs = check_results(out, 2)
     assert df["entry"].tolist()[1:] == ["unite", "two-stage"]
     data = df.iloc[0]

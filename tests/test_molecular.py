@@ -157,6 +157,12 @@ def test_mismatched_and_corrupt_model_files_raise(tmp_path):
     meta["ge_config"]["width"] = 128
     (tmp_path / "wide.json").write_text(json.dumps(meta))
     (tmp_path / "wide.pt").write_bytes((tmp_path / "m.pt").read_bytes())
+    with pytest.raises(ValueError, match=r"wide\.json was edited after saving"):   # issue 28: said before building
+        load_model(tmp_path / "wide")
+    from unite_mol.model_files import config_digest
+
+    meta["config_sha256"] = config_digest(meta)    # a consistent sidecar of another size: the weights do not fit
+    (tmp_path / "wide.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="do not match the model configuration: .*shape mismatch"):
         load_model(tmp_path / "wide")
     (tmp_path / "bad.json").write_text((tmp_path / "m.json").read_text())

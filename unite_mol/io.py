@@ -189,9 +189,10 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
     ``None`` for the records that do not sanitise, and this tag says which and why.
 
     Raises:
-        ValueError: for an unknown format or bond method, no molecules, an item that is not a Molecule,
-            several molecules for a ``.mol`` file, or a property that the format cannot hold. Nothing is
-            written then (``path`` is left as it was).
+        ValueError: for an unknown format or bond method, no molecules, an item that is not a Molecule
+            or whose coordinates were made non-finite in place (naming its index), several molecules for
+            a ``.mol`` file, or a property that the format cannot hold. Nothing is written then (``path``
+            is left as it was).
     """
     from unite_mol.bonds import METHODS
 
@@ -207,6 +208,7 @@ def write(path: str | Path, molecules: Molecule | Iterable[Molecule], *, format:
             for k, m in enumerate(mols):
                 if not isinstance(m, Molecule):
                     raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
+                m.check_finite(f"molecules[{k}]")   # changed in place after construction: never written
                 if fmt == "mol" and k >= 1:
                     raise ValueError(f"a molfile ({path.name}) holds one molecule, got {k + 1} or more; write an "
                                      f".sdf file instead")

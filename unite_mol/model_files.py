@@ -170,6 +170,11 @@ def load_model_files(path: str | Path, *, domain: str, build: Builder, hint: str
         warnings.warn(f"{js}: format version 1 model file without content hashes; it cannot be checked for "
                       f"corruption. Re-save it to add them (molecules: python -m unite_mol export "
                       f"{pt.with_suffix('')} NEW).", UserWarning, stacklevel=3)
+    # before building: an edited size (e.g. the GE's depth) would otherwise surface as a weights mismatch
+    if meta["format_version"] >= 2 and config_digest(meta, domain) != meta["config_sha256"]:
+        raise ValueError(f"{js} was edited after saving: its configuration ({', '.join(config_keys(domain))}: "
+                         f"e.g. the GE's depth, the element list or the coordinate scale) no longer matches the "
+                         f"digest recorded with the weights; restore the original sidecar")
     try:
         model = build(GEConfig.from_dict(meta["ge_config"]), meta[ADAPTER_KEYS[domain]], meta)
     except (TypeError, ValueError) as exc:
@@ -181,10 +186,6 @@ def load_model_files(path: str | Path, *, domain: str, build: Builder, hint: str
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"cannot read weights from {pt} (corrupt or not a state_dict): not a dict of tensors")
     check_state_dict(model, state, source=pt)
-    if meta["format_version"] >= 2 and config_digest(meta, domain) != meta["config_sha256"]:
-        raise ValueError(f"{js} was edited after saving: the element list, coordinate scale or another "
-                         f"configuration entry no longer matches the digest recorded with the weights "
-                         f"({', '.join(config_keys(domain))}); restore the original sidecar")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     model.meta = meta
     return model.eval()

@@ -3,7 +3,11 @@
 A molecule is atomic numbers, Cartesian positions in Angstrom, optional formal charges, optional bonds
 and a free-form ``properties`` mapping (SMILES, QM9 properties, names). It is validated on construction
 (unknown elements, NaN/inf coordinates, empty molecules and malformed bonds raise ``ValueError``) and is
-immutable in spirit: methods return new molecules.
+immutable in spirit: methods return new molecules. Its arrays are its own (positions are copied, not shared
+with the caller's array) and read-only; since numpy lets an owner switch an array back to writable, every
+way out (:meth:`Molecule.to_rdkit`, :meth:`Molecule.to_ase`, :meth:`Molecule.smiles`,
+:meth:`Molecule.invalid_reason`, :func:`table`, :func:`unite_mol.io.write`, ``unite_mol.evaluate``) checks
+the coordinates again with :meth:`Molecule.check_finite` and refuses non-finite ones with a ``ValueError``.
 
 Bonds are an ``(M, 3)`` integer array of ``(i, j, order)`` rows with ``i < j`` and ``order`` one of
 ``1`` (single), ``2`` (double), ``3`` (triple) or ``4`` (aromatic). ``bonds=None`` means "not known",
@@ -67,7 +71,7 @@ class Molecule:
             raise ValueError(f"unknown element: atom {i} has atomic number {numbers[i]} (must be 1..{elements.MAX_Z})")
         n = numbers.size
 
-        positions = np.asarray(self.positions, dtype=np.float64)
+        positions = np.array(self.positions, dtype=np.float64)  # a copy: the caller's array stays theirs
         if positions.shape != (n, 3):
             raise ValueError(f"positions must have shape ({n}, 3) for {n} atoms, got {positions.shape}")
         finite = np.isfinite(positions).all(axis=1)
@@ -157,6 +161,24 @@ class Molecule:
         kw.update(changes)
         return Molecule(**kw)
 
+    def check_finite(self, name: str = "molecule") -> "Molecule":
+        """This molecule, after checking that its coordinates are still finite; ``name`` (e.g.
+        ``"molecules[3]"``) starts the error message.
+
+        The constructor refuses NaN and inf, but a caller can switch ``positions`` back to writable and change
+        it in place; every way out of a Molecule calls this so such coordinates never leave it.
+
+        Raises:
+            ValueError: naming ``name``, the first bad atom and its coordinates.
+        """
+        finite = np.isfinite(self.positions).all(axis=1)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"{name} ({self.formula}, {self.num_atoms} atoms) has non-finite coordinates (NaN or inf) "
+                             f"at atom {i}: {self.positions[i].tolist()}; they were changed in place after the "
+                             f"Molecule was made (its positions are read-only: build a new Molecule instead)")
+        return self
+
     # ------------------------------------------------------------------ geometry
     def center(self, *, weights: str = "uniform") -> np.ndarray:
         """Centre of the atoms: ``"uniform"`` (mean position, the generative-model convention) or ``"mass"``."""
@@ -197,7 +219,7 @@ class Molecule:
         """
         from unite_mol.bonds import perceive_bonds
 
-        return perceive_bonds(self, method=method, **kwargs)
+        return perceive_bonds(self.check_finite(), method=method, **kwargs)
 
     # ------------------------------------------------------------------ chemistry
     def invalid_reason(self, *, neutral: bool = False) -> str:
@@ -207,10 +229,14 @@ class Molecule:
         (an unpaired electron); with ``neutral``, also no atom carries a formal charge (no zwitterions, the
         sense of ``generate(valid_only=True)``). Bond orders and charges are taken as they are (nothing is
         perceived).
+
+        Raises:
+            ValueError: if the coordinates were made non-finite in place (:meth:`check_finite`).
         """
         from rdkit import Chem
         from rdkit.rdBase import BlockLogs
 
+        self.check_finite()
         if self.bonds is None:
             return "no bonds (call with_bonds() first)"
         with BlockLogs():
@@ -234,10 +260,14 @@ class Molecule:
         """Canonical SMILES (hydrogens implicit, no stereo) from the molecule's own bonds and charges.
 
         ``None`` when the molecule has no bonds (see :meth:`with_bonds`) or RDKit cannot sanitise it.
+
+        Raises:
+            ValueError: if the coordinates were made non-finite in place (:meth:`check_finite`).
         """
         from rdkit import Chem
         from rdkit.rdBase import BlockLogs
 
+        self.check_finite()
         if self.bonds is None:
             return None
         with BlockLogs():
@@ -257,11 +287,12 @@ class Molecule:
 
         Raises:
             ValueError: if ``sanitize`` is true and RDKit cannot sanitise the molecule (the RDKit message
-                is included).
+                is included), or if the coordinates were made non-finite in place (:meth:`check_finite`).
         """
         from rdkit import Chem
         from rdkit.Geometry import Point3D
 
+        self.check_finite()
         rw = Chem.RWMol()
         for z, q in zip(self.numbers, self.formal_charges):
             atom = Chem.Atom(int(z))
@@ -342,9 +373,14 @@ class Molecule:
 
     # ------------------------------------------------------------------ ASE
     def to_ase(self) -> Any:
-        """An ``ase.Atoms`` with the same atoms, positions and (as initial charges) formal charges."""
+        """An ``ase.Atoms`` with the same atoms, positions and (as initial charges) formal charges.
+
+        Raises:
+            ValueError: if the coordinates were made non-finite in place (:meth:`check_finite`).
+        """
         from ase import Atoms
 
+        self.check_finite()
         atoms = Atoms(numbers=self.numbers, positions=self.positions)
         if self.charges is not None:
             atoms.set_initial_charges(self.charges.astype(float))
@@ -379,7 +415,7 @@ def table(molecules: Any) -> Any:
     ``valid`` / ``reason`` follow :meth:`Molecule.invalid_reason` (bonds as given, one piece, no radicals).
 
     Raises:
-        ValueError: if an item is not a :class:`Molecule`.
+        ValueError: if an item is not a :class:`Molecule` or has non-finite coordinates (naming its index).
     """
     import pandas as pd
     from rdkit import Chem
@@ -390,6 +426,7 @@ def table(molecules: Any) -> Any:
     for k, m in enumerate(molecules):
         if not isinstance(m, Molecule):
             raise ValueError(f"molecules[{k}] is a {type(m).__name__}, not a unite_mol.Molecule")
+        m.check_finite(f"molecules[{k}]")
         reason = m.invalid_reason()
         row: dict[str, Any] = {"name": m.properties.get("name", ""), "smiles": m.smiles, "formula": m.formula,
                                "num_atoms": m.num_atoms, "valid": not reason, "reason": reason}

@@ -11,8 +11,17 @@ state), ``entry.json`` (the entry's record: objective, steps and FLOPs per stage
 ``--two-stage`` the trainer's files of each stage are in ``stage1/`` and ``stage2/`` and the budget is split
 in half. Running the same command on an existing run folder resumes it.
 
+A named ``--recipe`` sets the flags of a known model at once (:data:`RECIPES`; flags given on the command line
+still win): ``--recipe shipped-qm9`` trains a model with the shipped model's architecture and objective
+(element-conditioned, self-conditioning, decoder stage with bond head), so ``generate(formula=...)`` works on it.
+
+Start-up says what it does on stderr (data, model, whether the run starts fresh or resumes from step N); the
+FLOPs per step (``entry.json``) are counted on the first training steps, inside the budget; the first
+checkpoint comes 30 s into the run, then every ``--ckpt-every`` steps and every 10 minutes.
+
 Examples::
 
+    python -m unite_mol.train --run-dir runs/qm9 --recipe shipped-qm9 --budget 60m
     python -m unite_mol.train --run-dir runs/qm9 --preset GE-CPU --budget 60m
     python -m unite_mol.train --run-dir runs/qm9-two-stage --preset GE-CPU --budget 60m --two-stage
     torchrun --nproc_per_node=8 -m unite_mol.train --run-dir runs/qm9-s --preset GE-S --device cuda
@@ -52,6 +61,30 @@ REFINER_PREFIXES = ("adapter.refiner.",)
 GE_INPUT_PREFIXES = tuple(f"{ge}.{name}." for ge in ("ge", "ge_denoise")
                           for name in ("sc_in", "pair_bias", "cond_in", "slot_in"))
 
+#: Named recipes: the flag defaults (argparse ``dest`` -> value) that give a known model's architecture and
+#: objective; ``--recipe NAME`` applies them, flags on the command line still win. ``shipped-qm9`` is the
+#: shipped model's (``unite_mol/pretrained/unite-qm9.json``: its ``ge_config``, ``molecule_config`` and
+#: ``training.objective``); that model was trained in seven sittings (its model card), each continuing the last.
+RECIPES: dict[str, dict[str, Any]] = {
+    "shipped-qm9": {"preset": "GE-CPU", "self_cond": True, "element_cond": True, "refine_layers": 3,
+                    "bond_head": True, "local_weight": 0.02},
+}
+
+
+def recipe_flags(name: str) -> str:
+    """A recipe as the command-line flags it stands for."""
+    parts = []
+    for dest, value in RECIPES[name].items():
+        flag = "--" + dest.replace("_", "-")
+        parts.append(flag if value is True else f"{flag} {value}")
+    return " ".join(parts)
+
+
+def say(message: str) -> None:
+    """A start-up line on stderr (rank 0; silenced, like progress lines, by ``UNITE_MOL_NO_PROGRESS=1``)."""
+    if int(os.environ.get("RANK", "0")) == 0 and os.environ.get("UNITE_MOL_NO_PROGRESS") != "1":
+        print(f"[train] {message}", file=sys.stderr, flush=True)
+
 
 @dataclass(frozen=True)
 class MolTrainConfig:
@@ -80,6 +113,7 @@ class MolTrainConfig:
     snapshots: bool = False            # also keep a float16 copy of the model at every checkpoint (learning curves)
     entry: str = "unite"               # one of unite_mol.core.entry.ENTRIES ("two-stage": the VAE-latent baseline)
     unite: UniteConfig = field(default_factory=UniteConfig)
+    recipe: str | None = None          # the named recipe (RECIPES) whose flag defaults were applied, if any
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -103,6 +137,8 @@ class MolTrainConfig:
             raise ValueError("grow_depth adds blocks to a saved model's GE; it needs --init-from")
         if self.entry not in ENTRIES:
             raise ValueError(f"unknown entry {self.entry!r}; choose one of {list(ENTRIES)}")
+        if self.recipe is not None and self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {sorted(RECIPES)}")
         if self.entry == "two-stage" and self.init_from is not None:
             raise ValueError("the two-stage baseline trains its VAE from scratch; drop --init-from or --two-stage")
         if self.entry == "two-stage" and not (self.unite.stop_grad and self.unite.shared_weights):
@@ -157,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unite_mol.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--run-dir", required=True, help="run folder; an existing one is resumed")
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="set the flags of a named recipe (flags given here still win): "
+                        + "; ".join(f"{k} = {recipe_flags(k)}" for k in sorted(RECIPES))
+                        + " (the shipped model's architecture and objective: element-conditioned, so "
+                          "generate(formula=...) works)")
     p.add_argument("--preset", default="GE-CPU", choices=sorted(PRESETS), help="model size preset")
     p.add_argument("--latent-dim", type=int, default=None, help="per-atom latent width (default: the preset's)")
     p.add_argument("--fixed-latent-norm", action="store_true",
@@ -230,43 +271,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"], help="bf16 autocast")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--compile", action="store_true", help="torch.compile the transformers (slow start, faster steps)")
-    p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (and every 10 minutes)")
+    p.add_argument("--ckpt-every", type=int, default=500,
+                   help="checkpoint every N steps (and 30 s into the run, then every 10 minutes)")
     p.add_argument("--log-every", type=int, default=25, help="log every N steps")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with a ``--recipe``'s flag defaults applied under the flags given."""
+    p = build_parser()
+    first, _ = p.parse_known_args(argv)
+    if first.recipe is not None:
+        p.set_defaults(**RECIPES[first.recipe])
+    return p.parse_args(argv)
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[MolTrainConfig, Any]:
+    """``(MolTrainConfig, TrainConfig)`` from parsed flags.
+
+    Raises:
+        ValueError: naming the field, for a bad duration, config value or combination.
+    """
     from unite_mol.core.trainer import TrainConfig
 
-    args = build_parser().parse_args(argv)
+    budget = parse_duration(args.budget) if args.budget else None
+    unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
+                        flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
+                        time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
+                        flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,
+                        self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
+    cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
+                         batch_size=args.batch_size,
+                         rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors,
+                         unite=unite,
+                         compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
+                         bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
+                         snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
+                         pair_features=args.pair_features, grow_depth=args.grow_depth,
+                         composition_cond=args.composition_cond, element_cond=args.element_cond,
+                         recipe=args.recipe)
+    schedule = args.lr_schedule
+    if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
+        single = int(os.environ.get("WORLD_SIZE", "1")) == 1
+        schedule = "cosine-budget" if budget is not None and single else "cosine"
+    tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, warmup_steps=args.warmup,
+                       ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
+                       ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=schedule,
+                       warmup_budget_frac=BUDGET_WARMUP_FRAC if schedule == "cosine-budget" else 0.0,
+                       lr_multipliers=lr_multipliers(args))
+    return cfg, tcfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
-        budget = parse_duration(args.budget) if args.budget else None
-        unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
-                            flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
-                            time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
-                            flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,
-                            self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
-        cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
-                             batch_size=args.batch_size,
-                             rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors,
-                             unite=unite,
-                             compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
-                             bond_head=args.bond_head, local_weight=args.local_weight, init_from=args.init_from,
-                             snapshots=args.snapshots, entry=entry_name(args), self_cond=args.self_cond,
-                             pair_features=args.pair_features, grow_depth=args.grow_depth,
-                             composition_cond=args.composition_cond, element_cond=args.element_cond)
-        schedule = args.lr_schedule
-        if schedule == "auto":  # let the budget drive the schedule (DDP ranks' clocks differ: steps there)
-            single = int(os.environ.get("WORLD_SIZE", "1")) == 1
-            schedule = "cosine-budget" if budget is not None and single else "cosine"
-        tcfg = TrainConfig(steps=args.steps, budget_s=budget, lr=args.lr, warmup_steps=args.warmup,
-                           ema_decay=args.ema, seed=args.seed, amp=args.amp, device=args.device,
-                           ckpt_every=args.ckpt_every, log_every=args.log_every, lr_schedule=schedule,
-                           warmup_budget_frac=BUDGET_WARMUP_FRAC if schedule == "cosine-budget" else 0.0,
-                           lr_multipliers=lr_multipliers(args))
+        cfg, tcfg = configs_from_args(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if cfg.recipe is not None:
+        say(f"recipe {cfg.recipe}: {recipe_flags(cfg.recipe)}")
     _, record = train(cfg, tcfg, args.run_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         if record["stopped"] == "signal" and record["stopped_in"] == "stage1":
@@ -326,15 +390,9 @@ def final_message(summary: dict[str, Any], run_dir: Path) -> str:
                "resumes)"))
 
 
-def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
-    """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
-    from unite_mol.data import canonical_frame, random_rotation  # looked up per run, as the bench does
-
-    frame = {"random": random_rotation, "canonical": canonical_frame}[cfg.frame]
-    run_dir = Path(run_dir)
-    data = qm9("train")
-    valid = qm9("valid")
-    torch.manual_seed(tcfg.seed)
+def model_inputs(cfg: MolTrainConfig, data) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(decoder_stage, ge_inputs)``: the MoleculeConfig settings and the GE's extra inputs ``cfg`` asks for
+    (the composition table and element count read from the training ``data``)."""
     decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
                          local_weight=cfg.local_weight)
     cond_features = slot_features = 0
@@ -345,6 +403,35 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         slot_features = len(elements) if cfg.element_cond else 0
     ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
                                         cond_features=cond_features, slot_features=slot_features).items() if v}
+    return decoder_stage, ge_inputs
+
+
+def model_configs(cfg: MolTrainConfig, data) -> tuple[GEConfig, MoleculeConfig]:
+    """The configs of a model trained from scratch (no ``init_from``) on the training ``data``."""
+    decoder_stage, ge_inputs = model_inputs(cfg, data)
+    overrides: dict[str, Any] = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
+    if cfg.fixed_latent_norm:
+        overrides["latent_affine"] = False
+    ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
+    mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
+                                       use_descriptors=cfg.use_descriptors, **decoder_stage)
+    return ge_cfg, mol_cfg
+
+
+def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
+    """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
+    import time
+
+    from unite_mol.data import canonical_frame, random_rotation  # looked up per run, as the bench does
+
+    t0 = time.monotonic()
+    frame = {"random": random_rotation, "canonical": canonical_frame}[cfg.frame]
+    run_dir = Path(run_dir)
+    say("loading the QM9 training and validation splits...")
+    data = qm9("train")
+    valid = qm9("valid")
+    torch.manual_seed(tcfg.seed)
+    decoder_stage, ge_inputs = model_inputs(cfg, data)
     if cfg.init_from is not None:
         shared = entry_objective(cfg.entry, cfg.unite).shared_weights
         model, init_info = init_from_saved(cfg.init_from, decoder_stage, shared_weights=shared, ge_inputs=ge_inputs,
@@ -352,12 +439,7 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         ge_cfg, mol_cfg = model.config, model.adapter.config
         build: Any = model
     else:
-        overrides = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
-        if cfg.fixed_latent_norm:
-            overrides["latent_affine"] = False
-        ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
-        mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
-                                           use_descriptors=cfg.use_descriptors, **decoder_stage)
+        ge_cfg, mol_cfg = model_configs(cfg, data)
         build = lambda **arch: build_model(ge_cfg, mol_cfg, **arch)  # noqa: E731
         init_info = None
     sampler = BucketBatchSampler(data.num_atoms, cfg.batch_size, seed=tcfg.seed)
@@ -365,6 +447,7 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     if cfg.bond_head:
         from unite_mol.data.bond_labels import qm9_bond_labels
 
+        say("loading the QM9 bond labels (perceived once, then cached)...")
         bond_labels = qm9_bond_labels("train")
     eval_rows = np.arange(min(cfg.eval_molecules, len(valid)))
     eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, eval_rows)
@@ -388,6 +471,10 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         if cfg.snapshots:
             save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
+    say(f"{cfg.entry} on {len(data):,} molecules, GE {cfg.preset if cfg.init_from is None else 'from ' + cfg.init_from} "
+        f"(width {ge_cfg.width}, depth {ge_cfg.depth}), batch {cfg.batch_size}; start-up took "
+        f"{time.monotonic() - t0:.0f} s; FLOPs are counted "
+        + ("before compiling, outside the budget" if cfg.compile else "on the first training steps, inside the budget"))
     return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
                        unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=frame if cfg.rotate else None,
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)

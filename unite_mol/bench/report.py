@@ -63,18 +63,27 @@ COLUMNS = [("recon/match_adit", "recon match % (InChI)"), ("recon/rmsd", "recon 
            ("gen/bonds/connected", "valid+connected % (predicted bonds)")]
 
 
-def fmt(v: Any, pct: bool) -> str:
+def fmt(v: Any, pct: bool, count: bool = False) -> str:
+    """A table cell: ``-`` for a missing value, a percentage with 2 decimals, a count as an integer, else 3 decimals."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
+    if count:
+        return f"{int(round(v)):,}"
     return f"{100 * v:.2f}" if pct else f"{v:.3f}"
 
 
+def is_count(key: str) -> bool:
+    """Whether a metric is a count of molecules (``.../n``, ``..._valid`` counts): printed as an integer."""
+    return key.endswith("/n") or key.endswith("fcd_valid")
+
+
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -> str:
-    """One line per row; a column is a percentage when its label has ``%`` in it."""
+    """One line per row; a column is a percentage when its label has ``%`` in it, a count (:func:`is_count`)
+    is an integer."""
     head = "| entry | " + " | ".join(c[1] for c in columns) + " | train mol/s | sample mol/s | wall s | TFLOP |"
     lines = [head, "|" + "---|" * (len(columns) + 5)]
     for r in rows:
-        cells = [fmt(r.get(k), "%" in label) for k, label in columns]
+        cells = [fmt(r.get(k), "%" in label, is_count(k)) for k, label in columns]
         lines.append(f"| {r['entry']} | " + " | ".join(cells) + f" | {fmt(r.get('train_mol_per_s'), False)} | "
                      f"{fmt(r.get('speed/sample_mol_per_s'), False)} | {fmt(r.get('wall_s'), False)} | "
                      f"{fmt((r.get('flops') or float('nan')) / 1e12, False)} |")

@@ -8,10 +8,13 @@ the QM9 bench all call it), so a comparison between entries is fair by construct
 * conditions (the adapter's ``Tokens.cond``, e.g. class ids) reach the denoiser of every entry, with
   UNITE's condition dropout (:attr:`UniteConfig.cond_dropout`): the two-stage config is derived from the
   UNITE config (:func:`two_stage_config`), with its flow copies and time distribution too;
-* FLOPs of one training step are counted for every stage (:func:`mean_step_flops`: the mean over
-  :data:`FLOP_BATCHES` batches spread over epoch 0, since size-bucketed batches differ in cost; augmentation
-  excluded: it is the same for every entry) and multiplied by that stage's steps, so equal-compute
-  accounting covers both stages of the baseline.
+* FLOPs of one training step are counted for every stage and multiplied by that stage's steps, so
+  equal-compute accounting covers both stages of the baseline. They are counted on the stage's first
+  :data:`FLOP_BATCHES` real training steps while they train (the trainer's ``flop_steps``: inside the budget,
+  no extra work before the clock starts, augmentation included, the same for every entry; size-bucketed
+  batches differ in cost, hence a mean). With ``compile=True`` a compiled step cannot be counted op by op,
+  so :func:`mean_step_flops` counts :data:`FLOP_BATCHES` batches spread over epoch 0 before compiling,
+  outside the budget, saying so on stderr.
 
 Entries:
 
@@ -30,6 +33,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -101,7 +106,7 @@ def augmented(loss_fn: LossFn, augment: Augment | None) -> LossFn:
     return fn
 
 
-#: batches of epoch 0 (evenly spread) whose FLOPs are averaged for a stage's FLOPs per step
+#: training steps (with compile: batches of epoch 0, evenly spread) whose FLOPs are averaged per stage
 FLOP_BATCHES = 4
 
 
@@ -168,8 +173,8 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
         run_dir: the run folder (an existing one is resumed, stage by stage).
         augment: ``augment(batch, generator) -> batch``, applied once per step to every entry and stage.
         kl_weight: the two-stage VAE's KL weight.
-        count_flops: count FLOPs per step of every stage (:data:`FLOP_BATCHES` extra steps' work per stage,
-            before its clock starts).
+        count_flops: count FLOPs per step of every stage (on its first :data:`FLOP_BATCHES` training steps;
+            with ``compile``, :data:`FLOP_BATCHES` extra steps' work before its clock starts).
         compile: ``torch.compile`` the transformers (after the FLOPs are counted).
         extra_state, on_checkpoint: passed to every stage's trainer; ``on_checkpoint`` runs for the last
             stage only (the one that trains the model that samples).
@@ -195,19 +200,33 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
         tcfg = train                                   # a two-stage run splits the budget between its stages
         if len(stages) > 1 and train.budget_s is not None:
             tcfg = replace(train, budget_s=train.budget_s / len(stages))
-        # FLOPs first, on the training device (after the trainer exists, DDP would see a stray backward)
-        flops = mean_step_flops(model.to(device), loss_fn, batches(0)) if count_flops else None
+        flops = None
+        if count_flops and compile:   # a compiled step cannot be counted op by op: count before compiling, on
+            t0 = time.monotonic()     # the training device (after the trainer exists, DDP would see a stray backward)
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"counting the FLOPs of a training step on {FLOP_BATCHES} batches before compiling (outside "
+                      f"the budget)...", file=sys.stderr, flush=True)
+            flops = mean_step_flops(model.to(device), loss_fn, batches(0))
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"FLOPs per training step: {flops / 1e9:.4g} GFLOP ({time.monotonic() - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
         trainer = Trainer(model, augmented(loss_fn, augment), batches, tcfg, run_dir / name if name else run_dir,
-                          extra_state=extra_state, on_checkpoint=on_checkpoint if last else None)
+                          extra_state=extra_state, on_checkpoint=on_checkpoint if last else None,
+                          flop_steps=FLOP_BATCHES if count_flops and not compile else 0)
         rank0 = trainer.rank == 0
         if compile:
             compile_in_place(trainer.model)
         s = trainer.fit()
         steps = int(s.get("steps", 0))
+        if count_flops and not compile:
+            flops = s.get("flops_per_step")   # None only if no step was trained
         record["stages"].append({"name": name or entry, "run_dir": str(trainer.run_dir), "steps": steps,
                                  "elapsed_s": float(s.get("elapsed_s", 0.0)),
                                  "samples_seen": s.get("samples_seen", 0), "stopped": s.get("stopped"),
                                  "flops_per_step": flops, "flops": None if flops is None else flops * steps,
+                                 "flops_counted": None if not count_flops else (
+                                     f"{FLOP_BATCHES} batches of epoch 0 before training" if compile
+                                     else f"first {FLOP_BATCHES} training steps"),
                                  "curve": str(trainer.run_dir / "metrics.jsonl")})
         model = trainer.ema_model()
         if s.get("stopped") == "signal":  # checkpointed: never go on to stage 2 with a half-trained VAE
@@ -215,7 +234,7 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
     done = record["stages"]
     record.update(stopped=done[-1]["stopped"], stopped_in=done[-1]["name"], steps=sum(d["steps"] for d in done),
                   elapsed_s=sum(d["elapsed_s"] for d in done),
-                  flops=None if not count_flops else sum(d["flops"] for d in done),
+                  flops=None if not count_flops else sum(d["flops"] or 0.0 for d in done),
                   params=int(sum(p.numel() for p in model.parameters())))
     if rank0:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ class TrainConfig:
     log_every: int = 25              # steps per metrics.jsonl line
     ckpt_every: int = 500            # steps per checkpoint ...
     ckpt_every_s: float = 600.0      # ... and at least this often in wall-clock seconds
+    first_ckpt_s: float = 30.0       # ... and once this many seconds into each fit(): a run killed early resumes
     amp: str = "auto"                # "auto" (bf16 on CUDA, and on CPUs with fast bf16), "bf16", "off"
     device: str = "auto"             # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:K", "mps"
 
@@ -84,6 +85,7 @@ class TrainConfig:
         need(is_int(self.log_every) and self.log_every >= 1, "log_every", "an integer >= 1")
         need(is_int(self.ckpt_every) and self.ckpt_every >= 1, "ckpt_every", "an integer >= 1")
         need(is_num(self.ckpt_every_s) and self.ckpt_every_s > 0, "ckpt_every_s", "a number > 0")
+        need(is_num(self.first_ckpt_s) and self.first_ckpt_s > 0, "first_ckpt_s", "a number > 0")
         need(self.amp in AMP_MODES, "amp", "one of 'auto', 'bf16', 'off'")
         need(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)), "device",
              "one of 'auto', 'cpu', 'cuda', 'cuda:K', 'mps'")

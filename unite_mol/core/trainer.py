@@ -31,6 +31,15 @@ twice.
 out of step; the next ``fit()`` on the folder (even one with nothing left to train) first runs
 ``on_checkpoint`` for the checkpoint it resumed, so what the hook exports always matches the checkpoint.
 
+Checkpoints: every ``config.ckpt_every`` steps, ``config.first_ckpt_s`` seconds into each ``fit()`` (so a run
+killed in its first minute keeps its steps) and then every ``config.ckpt_every_s`` seconds. ``fit()`` says on
+stderr (rank 0) whether it starts fresh or resumes, and from which step.
+
+FLOPs: with ``flop_steps=k`` the first ``k`` optimiser steps of the run are counted by torch's
+``FlopCounterMode`` while they train (forward + backward of the whole objective, on the real batches, inside
+the budget; the counts are checkpointed, so a resume does not count again); ``fit()`` returns their mean as
+``flops_per_step``.
+
 Stopping: at ``config.steps`` (or ``fit(stop_at=)``), after the step that crosses ``budget_s`` (counted
 across resumes), or on SIGTERM; each checkpoints and returns. KeyboardInterrupt checkpoints and re-raises.
 
@@ -43,6 +52,7 @@ caller owns ``torch.distributed.destroy_process_group()``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -99,6 +109,7 @@ class Trainer:
         extra_state: JSON-like metadata; ``extra_state["config"]`` is merged into ``config.json``; the whole
             dict is stored in the checkpoint under ``"extra"``.
         on_checkpoint: called as ``on_checkpoint(trainer)`` on rank 0 after every checkpoint.
+        flop_steps: count the FLOPs of the run's first this many optimiser steps while they train (0: none).
 
     Attributes of note: ``model``, ``ema`` (fp32 EMA copy), ``step``, ``epoch``, ``index`` (next batch of
     this rank's shard of the epoch), ``elapsed`` (training seconds across resumes), ``samples_seen``,
@@ -111,7 +122,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Sequence[Any]],
                  config: TrainConfig, run_dir: str | Path, *, extra_state: dict | None = None,
-                 on_checkpoint: Callable[["Trainer"], None] | None = None):
+                 on_checkpoint: Callable[["Trainer"], None] | None = None, flop_steps: int = 0):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
@@ -162,14 +173,19 @@ class Trainer:
         self.elapsed = 0.0
         self.samples_seen = 0
         self.skipped = 0
+        self.flop_steps = int(flop_steps)
+        self.flop_counts: list[float] = []   # FLOPs of each counted step (forward + backward)
         self._saved_step = -1
+        self._had_log = False                # a metrics.jsonl without a checkpoint: a run killed before its first
         self._stop_signal = False
         self.ckpt_path = self.run_dir / "checkpoint.pt"
         self.hook_path = self.run_dir / "on_checkpoint.json"
         if self.ckpt_path.exists():
             self._load()
         elif self.rank == 0:
-            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)  # a run killed before its first checkpoint starts again from step 0
+            log = self.run_dir / "metrics.jsonl"
+            self._had_log = log.exists() and bool(log.read_text().strip())
+            truncate_metrics(log, self.step)  # a run killed before its first checkpoint starts again from step 0
         if self.rank == 0:
             atomic_write_text(self.run_dir / "config.json", json.dumps(
                 {"train": config.to_dict(), **self.extra_state.get("config", {})}, indent=2, default=str))
@@ -187,7 +203,7 @@ class Trainer:
                 "generators": generators if generators is not None else [self.generator.get_state()],
                 "generator_device": self.device.type, "world_size": self.world,
                 "step": self.step, "epoch": self.epoch, "index": self.index, "elapsed": self.elapsed,
-                "samples_seen": self.samples_seen, "skipped": self.skipped,
+                "samples_seen": self.samples_seen, "skipped": self.skipped, "flop_counts": list(self.flop_counts),
                 "config": self.config.to_dict(), "extra": jsonable(self.extra_state),
                 "torch_version": str(torch.__version__)}
 
@@ -216,6 +232,7 @@ class Trainer:
         self.elapsed = float(ck["elapsed"])
         self.samples_seen = int(ck.get("samples_seen", 0))
         self.skipped = int(ck.get("skipped", 0))
+        self.flop_counts = [float(f) for f in ck.get("flop_counts", [])]
         self._saved_step = self.step
         gens = ck["generators"] if "generators" in ck else [ck["generator"]]
         same_device = ck.get("generator_device", "cpu") == self.device.type
@@ -308,8 +325,9 @@ class Trainer:
         """Train to ``config.steps`` (or ``stop_at``, for a run in parts), the budget, or SIGTERM; checkpoint.
 
         Returns:
-            ``{"steps", "epoch", "elapsed_s", "samples_seen", "skipped", "stopped", "last"}``: ``stopped`` is
-            ``"steps"``, ``"stop_at"``, ``"budget"`` or ``"signal"``; ``last`` holds the last logged window means.
+            ``{"steps", "epoch", "elapsed_s", "samples_seen", "skipped", "stopped", "last", "flops_per_step"}``:
+            ``stopped`` is ``"steps"``, ``"stop_at"``, ``"budget"`` or ``"signal"``; ``last`` holds the last logged
+            window means; ``flops_per_step`` the mean of the counted steps (``None`` if none was counted).
 
         Raises:
             RuntimeError: after ``MAX_NONFINITE`` (10) consecutive non-finite losses or gradient norms, naming
@@ -327,6 +345,8 @@ class Trainer:
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGTERM"):
             old_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
         quiet = os.environ.get("UNITE_MOL_NO_PROGRESS") == "1"
+        if self.rank == 0:   # always said (not progress): whether the steps of an earlier run were kept
+            print(self.start_message(), file=sys.stderr, flush=True)
         show_bar = self.rank == 0 and not quiet and sys.stderr.isatty()
         print_lines = self.rank == 0 and not quiet and not show_bar
         from tqdm import tqdm
@@ -336,7 +356,10 @@ class Trainer:
         window: dict[str, list[float]] = {}
         last_logs: dict[str, float] = {}
         window_t, window_steps, window_samples = time.monotonic(), 0, 0
+        from torch.utils.flop_counter import FlopCounterMode
+
         last_ckpt_t = time.monotonic()
+        ckpt_interval = c.first_ckpt_s    # the first checkpoint of this fit() comes early, then every ckpt_every_s
         start = time.monotonic() - self.elapsed
         consecutive_bad = 0
         stopped = "stop_at" if stop_at is not None and stop_at < c.steps else "steps"
@@ -358,20 +381,23 @@ class Trainer:
                 lr = self.lr_at(self.step, time.monotonic() - start)
                 for g in self.opt.param_groups:
                     g["lr"] = lr * g.get("lr_mult", 1.0)
-                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    if self.ddp is not None:
-                        loss, logs = self.ddp(batch, self.generator)
-                    else:
-                        loss, logs = self.loss_fn(self.model, batch, self.generator)
-                finite = bool(torch.isfinite(loss.detach()).all())
+                counter = FlopCounterMode(display=False) if len(self.flop_counts) < self.flop_steps else None
+                with counter if counter is not None else contextlib.nullcontext():
+                    with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                        if self.ddp is not None:
+                            loss, logs = self.ddp(batch, self.generator)
+                        else:
+                            loss, logs = self.loss_fn(self.model, batch, self.generator)
+                    finite = bool(torch.isfinite(loss.detach()).all())
+                    if finite or self.ddp is not None:  # DDP: every rank runs backward so the collectives match
+                        loss.backward()
                 gnorm = torch.tensor(float("nan"))
-                if finite or self.ddp is not None:  # DDP: every rank runs backward so the collectives match
-                    loss.backward()
+                if finite or self.ddp is not None:
                     gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
                 n = batch_length(batch) or 0
                 self.elapsed = time.monotonic() - start
                 budget_hit = c.budget_s is not None and self.elapsed >= c.budget_s
-                time_due = self.rank == 0 and time.monotonic() - last_ckpt_t > c.ckpt_every_s
+                time_due = self.rank == 0 and time.monotonic() - last_ckpt_t > ckpt_interval
                 # one small collective per step: skip / stop / checkpoint decisions are the same on all ranks
                 bad, stop_sig, stop_budget, due, n_all = sum_over_ranks(self.world, self.device,
                     int(not (finite and bool(torch.isfinite(gnorm)))), int(self._stop_signal), int(budget_hit),
@@ -391,6 +417,11 @@ class Trainer:
                     self.step += 1
                     consecutive_bad = 0
                     self.samples_seen += n_all
+                    if counter is not None:
+                        self.flop_counts.append(float(counter.get_total_flops()))
+                        if len(self.flop_counts) == self.flop_steps and print_lines:
+                            print(f"FLOPs per training step: {self.flops_per_step() / 1e9:.4g} GFLOP (mean of the first "
+                                  f"{self.flop_steps}, counted while they trained)", file=sys.stderr, flush=True)
                     window_steps += 1
                     window_samples += n_all
                     for key, v in {"loss": float(loss.detach()), "grad_norm": float(gnorm), **logs}.items():
@@ -417,6 +448,7 @@ class Trainer:
                     if self.step % c.ckpt_every == 0 or due:
                         self.save()
                         last_ckpt_t = time.monotonic()
+                        ckpt_interval = c.ckpt_every_s
                 if stop_sig or stop_budget:
                     stopped = "signal" if stop_sig else "budget"
                     break
@@ -434,7 +466,23 @@ class Trainer:
         if self.step != self._saved_step:
             self.save()
         return {"steps": self.step, "epoch": self.epoch, "elapsed_s": self.elapsed, "samples_seen": self.samples_seen,
-                "skipped": self.skipped, "stopped": stopped, "last": last_logs}
+                "skipped": self.skipped, "stopped": stopped, "last": last_logs, "flops_per_step": self.flops_per_step()}
+
+    def flops_per_step(self) -> float | None:
+        """Mean FLOPs of the counted steps (forward + backward), ``None`` before the first was counted."""
+        return sum(self.flop_counts) / len(self.flop_counts) if self.flop_counts else None
+
+    def start_message(self) -> str:
+        """What ``fit()`` says first: resuming (from which step) or starting fresh (and whether steps were lost)."""
+        where = self.run_dir
+        if self._saved_step >= 0:
+            budget = f" of {self.config.budget_s:.0f} s budget" if self.config.budget_s is not None else ""
+            return (f"{where}: resuming from step {self.step} (epoch {self.epoch}, {self.elapsed:.0f} s{budget} "
+                    f"used) from {self.ckpt_path.name}")
+        if self._had_log:
+            return (f"{where}: starting fresh from step 0: the earlier run in this folder stopped before its first "
+                    f"checkpoint, so its steps are lost (its metrics.jsonl lines were dropped)")
+        return f"{where}: starting fresh from step 0 (no checkpoint yet)"
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop_signal = True

@@ -181,6 +181,7 @@ def sdf_block(mol: Molecule, index: int, bond_method: str | None) -> str:
 
     from unite_mol.bonds import perceive_bonds
 
+    mol.check_finite(f"molecules[{index}]")
     if mol.bonds is None and bond_method is not None:
         try:
             mol = perceive_bonds(mol, bond_method, charge=int(mol.formal_charges.sum()))

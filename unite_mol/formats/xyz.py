@@ -192,6 +192,7 @@ def parse_xyz(lines: list[str]) -> Iterator[Record]:
 
 
 def xyz_block(mol: Molecule) -> str:
+    mol.check_finite()   # "nan nan nan" would be a file read() refuses
     out = [str(mol.num_atoms), _format_comment(dict(mol.properties))]
     for s, (x, y, z) in zip(mol.symbols, mol.positions):
         out.append(f"{s:<2} {x:15.8f} {y:15.8f} {z:15.8f}")

@@ -40,8 +40,11 @@ Canonical SMILES: RDKit, hydrogens removed, no stereo (the bonds carry none). ``
 set of such SMILES (e.g. the QM9 training split's own, :func:`unite_mol.data.qm9.training_smiles`).
 
 Inputs may be :class:`Molecule` objects or raw ``(numbers, positions)`` pairs, as a generator emits them:
-empty molecules, NaN coordinates, unknown elements or overlapping atoms are recorded failures with their
-reason, never a crash. ``records`` (a pandas DataFrame) has one row per molecule.
+in a pair, empty molecules, NaN coordinates, unknown elements or overlapping atoms are recorded failures with
+their reason, never a crash. Anything else (a string, ``None``, a number, a single Molecule instead of a list)
+is a ``TypeError`` naming the item, and a Molecule whose coordinates were made non-finite in place (the
+constructor refuses them) a ``ValueError`` naming it: those are mistakes of the caller, not samples to score.
+``records`` (a pandas DataFrame) has one row per molecule.
 """
 
 from __future__ import annotations
@@ -69,14 +72,23 @@ class EvalResult:
         return self.metrics[key]
 
 
-def as_molecule(item: Any) -> tuple[Molecule | None, str]:
-    """A validated Molecule from a Molecule or a (numbers, positions) pair, or (None, reason)."""
+def as_molecule(item: Any, name: str = "molecule") -> tuple[Molecule | None, str]:
+    """A validated Molecule from a Molecule or a (numbers, positions) pair, or (None, reason) for a pair
+    that is no usable molecule (a generator's broken sample: empty, NaN, unknown element, bad shapes).
+
+    Raises:
+        TypeError: naming ``name``, if ``item`` is neither a Molecule nor a two-item tuple or list.
+        ValueError: naming ``name``, for a Molecule whose coordinates were made non-finite in place.
+    """
     if isinstance(item, Molecule):
-        return item, ""
+        return item.check_finite(name), ""
+    if not isinstance(item, (tuple, list)) or len(item) != 2 or any(isinstance(x, (str, bytes)) for x in item):
+        what = f"a {type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
+        raise TypeError(f"{name} is {what} ({_short(item)}), not a unite_mol.Molecule or a (numbers, positions) "
+                        f"pair")
     try:
-        numbers, positions = item
-        numbers = np.asarray(numbers)
-        positions = np.asarray(positions, dtype=np.float64)
+        numbers = np.asarray(item[0])
+        positions = np.asarray(item[1], dtype=np.float64)
     except (TypeError, ValueError) as exc:
         return None, f"not a molecule: {exc}"
     if numbers.size == 0:
@@ -85,6 +97,25 @@ def as_molecule(item: Any) -> tuple[Molecule | None, str]:
         return Molecule(numbers, positions), ""
     except ValueError as exc:
         return None, str(exc)
+
+
+def _short(item: Any, limit: int = 60) -> str:
+    text = repr(item)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_collection(molecules: Any) -> None:
+    """Refuse an argument that is not a collection of molecules (a string, a single Molecule, a mapping).
+
+    Raises:
+        TypeError: saying what was passed and what to pass instead.
+    """
+    if isinstance(molecules, Molecule):
+        raise TypeError("pass a list of molecules, e.g. [molecule], not a single Molecule")
+    if isinstance(molecules, (str, bytes)) or not isinstance(molecules, Iterable) or isinstance(molecules, dict):
+        raise TypeError(f"molecules must be an iterable of unite_mol.Molecule objects or (numbers, positions) "
+                        f"pairs, got a {type(molecules).__name__} ({_short(molecules)}); to score a file, "
+                        f"read it first: unite_mol.io.read(path)")
 
 
 def _Quiet() -> Any:
@@ -170,12 +201,16 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
         :class:`EvalResult` with ``metrics`` and per-molecule ``records``.
 
     Raises:
-        ValueError: for an unknown protocol.
+        ValueError: for an unknown protocol, or a Molecule whose coordinates were made non-finite in place
+            (naming its index).
+        TypeError: if ``molecules`` is not a collection of molecules (a string, a single Molecule), or an
+            item is neither a Molecule nor a ``(numbers, positions)`` pair (naming its index).
     """
     import pandas as pd
 
     from unite_mol.metrics.bond_protocol import stability_row
 
+    check_collection(molecules)
     bad = [p for p in protocols if p not in KNOWN_PROTOCOLS]
     if bad:
         raise ValueError(f"unknown protocols {bad}; choose from {KNOWN_PROTOCOLS}")
@@ -185,7 +220,7 @@ def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
     atoms_total = atoms_stable = own_stable = 0
     with _Quiet():
         for k, item in enumerate(molecules):
-            mol, reason = as_molecule(item)
+            mol, reason = as_molecule(item, f"molecules[{k}]")
             row: dict[str, Any] = {"index": k}
             mols.append(mol)
             if mol is None:
@@ -295,8 +330,9 @@ def reconstruction(inputs: Sequence[Molecule], outputs: Sequence[Any], *, rmsd_t
     bonds_total = bonds_found = 0
     with _Quiet():
         for k, (inp, item) in enumerate(zip(inputs, outputs)):
-            out, reason = as_molecule(item)
+            out, reason = as_molecule(item, f"outputs[{k}]")
             row: dict[str, Any] = {"index": k, "reason": reason}
+            inp.check_finite(f"inputs[{k}]")
             atoms += inp.num_atoms
             if out is None or out.num_atoms != inp.num_atoms:
                 row.update(elem_acc=0.0, exact=False, match_adit=False, match_strict=False, rmsd=np.nan,
