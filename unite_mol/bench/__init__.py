@@ -11,6 +11,7 @@ BENCHMARKS = {
     "run": "unite_mol.bench.run_report",
     "draw": "unite_mol.bench.draw",
     "diagnose": "unite_mol.bench.diagnose",
+    "partial": "unite_mol.bench.partial",
     "levers": "unite_mol.bench.levers",
     "throughput": "unite_mol.bench.throughput",
 }

@@ -28,123 +28,20 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-TIMES = (1.0, 0.98, 0.96, 0.9, 0.8, 0.7, 0.5, 0.0)
+from unite_mol.bench.partial import (TIMES, Arrays, Encoded, decode_arrays, encode_molecules,  # noqa: F401
+                                     integration_steps, partial_denoising, score_decoded)
+
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.2)
 PAIRS = {"C-H": (6, 1), "C-C": (6, 6), "C-N": (6, 7), "C-O": (6, 8), "N-H": (7, 1), "O-H": (8, 1)}
 BINS = np.linspace(0.8, 1.8, 101)   # bond-length histogram edges, Angstrom
 H_REACH_A = 1.19                    # a hydrogen with no heavy atom this close is an orphan
 DEAD_STD = 0.01
-BATCH = 128
-
-Arrays = tuple[np.ndarray, np.ndarray]  # (atomic numbers, positions in Angstrom)
-
-
-@dataclass
-class Encoded:
-    """Input molecules (centred, in batch order) and per batch: clean latents, mask, noise, jitter, and the
-    denoiser's conditions (keywords of ``denoise``: the batch's composition and / or its atoms' elements, for
-    a model conditioned on them; else empty)."""
-
-    inputs: list[Arrays]
-    chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]  # (B, N, d) x2, (B, N), ...
-    conds: list[dict[str, torch.Tensor]] = field(default_factory=list)           # per batch
-
-    def latents(self) -> np.ndarray:
-        """Every real token's clean latent.  -> (atoms, d)"""
-        return np.concatenate([z0[mask].float().cpu().numpy() for z0, mask, _, _ in self.chunks])
-
-
-@torch.no_grad()
-def encode_molecules(model, molecules: Sequence[Any], *, seed: int = 0, batch_size: int = BATCH) -> Encoded:
-    """Encode molecules and draw, for molecule ``i``, its noise and decoder jitter from ``(seed, i)``."""
-    from unite_mol.data import collate
-    from unite_mol.generation import sample_generator
-
-    device = next(model.parameters()).device
-    d = model.config.latent_dim
-    inputs, chunks, conds = [], [], []
-    for s in range(0, len(molecules), batch_size):
-        batch = collate(molecules[s: s + batch_size], max_atoms=model.adapter.config.max_atoms)
-        z0, mask = model.encode(batch.to(device), generator=torch.Generator().manual_seed(seed + s))
-        z0 = z0.float() * mask.unsqueeze(-1)
-        eps, jitter = torch.zeros_like(z0), torch.zeros_like(z0)
-        for r, k in enumerate(batch.num_atoms.tolist()):
-            g = sample_generator(seed, s + r)
-            eps[r, :k] = torch.randn(k, d, generator=g).to(device)
-            jitter[r, :k] = torch.randn(k, d, generator=g).to(device)
-        inputs += [(m.numbers, m.positions) for m in batch.molecules()]
-        chunks.append((z0, mask, eps, jitter))
-        ids = model.adapter.element_tokens(batch.numbers.to(device), batch.mask.to(device))
-        conds.append(model.adapter.conditions(ids, batch.mask.to(device)))
-    return Encoded(inputs, chunks, conds)
-
-
-@torch.no_grad()
-def decode_arrays(model, encoded: Encoded, latents: Sequence[torch.Tensor]) -> list[Arrays]:
-    """Decode one latent tensor per batch of ``encoded``, in input order."""
-    out: list[Arrays] = []
-    for (_, mask, _, _), z in zip(encoded.chunks, latents):
-        out += model.adapter.to_arrays(model.decode(z.float(), mask), mask)
-    return out
-
-
-def score_decoded(inputs: Sequence[Arrays], outputs: Sequence[Arrays]) -> dict[str, float]:
-    """EDM stability, valid+connected, element accuracy and median Kabsch RMSD of outputs to inputs."""
-    from unite_mol.geometry import kabsch_rmsd
-    from unite_mol.metrics import evaluate
-
-    m = evaluate(outputs, protocols=("edm",)).metrics
-    rmsd = [kabsch_rmsd(x_in, x_out) for (_, x_in), (_, x_out) in zip(inputs, outputs)]
-    right = sum(int((z_in == z_out).sum()) for (z_in, _), (z_out, _) in zip(inputs, outputs))
-    atoms = sum(len(z) for z, _ in inputs)
-    return {"mol_stability": m["edm/mol_stability"], "atom_stability": m["edm/atom_stability"],
-            "valid_connected": m["edm/connected"], "elem_acc": right / atoms, "rmsd_median": float(np.median(rmsd))}
-
-
-def integration_steps(t: float, steps: int) -> int:
-    """Heun steps from ``t`` to 1: proportional to ``1 - t``, at least one; none at ``t = 1``."""
-    return 0 if t >= 1.0 else max(1, round(steps * (1.0 - t)))
-
-
-@torch.no_grad()
-def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES, steps: int = 25) -> list[dict]:
-    """One row per ``t``: scores after noising to ``t`` and integrating back, and the one-step prediction.
-
-    ``noise_left`` is ``||x_pred - z0|| / ||z_t - z0||`` pooled over tokens (``None`` at ``t = 1``, where
-    there is no noise); ``pred_rms_err`` is the RMS of ``x_pred - z0`` per channel.
-    """
-    from unite_mol.core.flow import interpolate
-    from unite_mol.core.samplers import sample
-
-    rows = []
-    for t in times:
-        k = integration_steps(t, steps)
-        latents, err2, dist2, count = [], 0.0, 0.0, 0
-        for (z0, mask, eps, _), kw in zip(encoded.chunks, encoded.conds or [{}] * len(encoded.chunks)):
-            m = mask.unsqueeze(-1).to(z0.dtype)                                    # (B, N, 1)
-            tt = torch.full((len(z0),), float(t), device=z0.device)                # (B,)
-            z_t = interpolate(z0, eps, tt) * m                                      # (B, N, d)
-            x = model.denoise(z_t, tt, mask, **kw).float()                          # (B, N, d)
-            err2 += float(((x - z0) * m).pow(2).sum())
-            dist2 += float((z_t - z0).pow(2).sum())
-            count += int(mask.sum()) * z0.shape[-1]
-            if k == 0:
-                latents.append(z0)
-            else:
-                latents.append(sample(model.sampling_denoiser(mask, **kw), z_t, steps=k,
-                                      method="heun", t_start=float(t)))
-        row = {"t": float(t), "steps": k, **score_decoded(encoded.inputs, decode_arrays(model, encoded, latents))}
-        row["noise_left"] = math.sqrt(err2 / dist2) if dist2 > 0 else None
-        row["pred_rms_err"] = math.sqrt(err2 / max(count, 1))
-        rows.append(row)
-    return rows
 
 
 @torch.no_grad()

@@ -1,0 +1,311 @@
+"""The physical yardstick of generated molecules: GFN2-xTB relaxation, PoseBusters, geometry distributions.
+
+EDM's stability reads bonds off bond-length windows several picometres wide, and a sampler can be steered
+into those windows without making a molecule more physical. :func:`physics_metrics` therefore reports, for a
+set of generated molecules (and for the data itself, as the calibration row), what physics says:
+
+``xtb/...``
+    GFN2-xTB relaxation (:func:`unite_mol.metrics.xtb.xtb_relax`: tblite, L-BFGS to 1e-3 Eh/bohr, charge from
+    the formal charges) of up to ``xtb_n`` molecules that are EDM-valid and connected (the subset the field
+    relaxes; the first ``xtb_n`` in sample order, ``xtb/n`` says how many): median and mean relaxation
+    energy E(input) - E(relaxed) in kcal/mol, and what relaxation moved: mean absolute bond-length change
+    (mA, over the molecule's bonds: its own if it has them, else Open Babel's), mean absolute bond-angle
+    change (degrees, over bonded triples) and the Kabsch RMSD between input and relaxed geometry (A).
+    Relaxations run in ``workers`` processes, one OpenMP thread each.
+``posebusters/...``
+    The share of molecules passing every PoseBusters ``"mol"`` check (:func:`unite_mol.metrics.drugs.
+    posebusters_checks`), with the molecules' own bonds (``posebusters/own``) and with Open Babel's
+    (``posebusters/openbabel``), over the first ``pb_n`` molecules (``posebusters/n``).
+``usable/...``
+    The share that is usable in the strict sense of :meth:`unite_mol.Molecule.invalid_reason` (sanitisable,
+    one piece, no radicals) with the own bonds, RDKit's and Open Babel's perception.
+``w1/...``
+    Wasserstein-1 distances to the ``reference`` molecules (the test split) of bond lengths per element pair
+    (mA) and bond angles per element triple (degrees, centre atom in the middle), both sides' bonds perceived
+    by Open Babel so that neither side is read with the model's or the metric's own bonds. Pairs / triples with
+    fewer than 20 values on either side are left out.
+
+Nothing here reads EDM's bond-length tables except through :func:`unite_mol.metrics.evaluate`, for the
+valid-and-connected filter that selects the relaxed subset.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from unite_mol.molecule import Molecule
+
+XTB_N = 200          # molecules relaxed per row (the issue's protocol: up to 200 valid+connected ones)
+MIN_VALUES = 20      # a pair / triple needs this many values on both sides for a W1 entry
+W1_PAIRS = ("C-C", "C-N", "C-O", "C-H", "N-H", "O-H", "C-F", "N-N", "N-O")
+W1_TRIPLES = ("C-C-C", "C-N-C", "C-C-N", "C-C-O", "C-O-C", "N-C-N", "O-C-O", "H-C-H", "C-C-H")
+
+
+# ------------------------------------------------------------------------------------------ bonds & angles
+def _bond_rows(mol: Molecule) -> np.ndarray:
+    """(n_bonds, 3) rows (i, j, order) of the molecule's own bonds, else Open Babel's."""
+    if mol.bonds is not None and len(mol.bonds):
+        return np.asarray(mol.bonds)
+    from unite_mol.bonds import perceive_bonds
+
+    return np.asarray(perceive_bonds(mol, "openbabel").bonds)
+
+
+def _angle_triples(n: int, bonds: np.ndarray) -> np.ndarray:
+    """(k, 3) bonded triples (a, centre, b) with a < b."""
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    for i, j in np.asarray(bonds)[:, :2].astype(int):
+        nbrs[i].append(j)
+        nbrs[j].append(i)
+    out = [(a, c, b) for c in range(n) for ia, a in enumerate(nbrs[c]) for b in nbrs[c][ia + 1:]]
+    return np.array([(min(a, b), c, max(a, b)) for a, c, b in out], dtype=int).reshape(-1, 3)
+
+
+def _angles(x: np.ndarray, triples: np.ndarray) -> np.ndarray:
+    """Angles in degrees at the centre atom of each triple."""
+    if not len(triples):
+        return np.zeros(0)
+    u = x[triples[:, 0]] - x[triples[:, 1]]
+    v = x[triples[:, 2]] - x[triples[:, 1]]
+    cos = (u * v).sum(1) / np.maximum(np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def relaxation_changes(x0: np.ndarray, x1: np.ndarray, bonds: np.ndarray) -> dict[str, float]:
+    """What relaxation moved: mean |bond-length change| (mA), mean |angle change| (degrees), Kabsch RMSD (A)."""
+    from unite_mol.geometry import kabsch_rmsd
+
+    out = {"rmsd_A": float(kabsch_rmsd(x0, x1))}
+    if len(bonds):
+        i, j = np.asarray(bonds)[:, 0].astype(int), np.asarray(bonds)[:, 1].astype(int)
+        d0, d1 = np.linalg.norm(x0[i] - x0[j], axis=1), np.linalg.norm(x1[i] - x1[j], axis=1)
+        out["bond_change_mA"] = float(1000 * np.abs(d1 - d0).mean())
+        tri = _angle_triples(len(x0), bonds)
+        out["angle_change_deg"] = float(np.abs(_angles(x1, tri) - _angles(x0, tri)).mean()) if len(tri) else np.nan
+    else:
+        out["bond_change_mA"] = out["angle_change_deg"] = np.nan
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- workers
+def _relax_one(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
+    """xTB-relax one molecule given as arrays (picklable for the worker pool)."""
+    from unite_mol.metrics import OVERLAP_A
+    from unite_mol.metrics.drug_inputs import first_line
+    from unite_mol.metrics.xtb import xtb_relax
+
+    numbers, positions, charges, bonds = item
+    mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
+    t0 = time.perf_counter()
+    d = mol.distance_matrix() + np.eye(mol.num_atoms) * 1e9
+    if d.min() < OVERLAP_A:
+        return {"xtb_ran": False, "xtb_reason": f"overlapping atoms ({d.min():.3f} A)", "xtb_seconds": 0.0}
+    try:
+        r = xtb_relax(mol)
+    except Exception as exc:  # noqa: BLE001 - tblite raises its own error types; the reason is recorded
+        return {"xtb_ran": False, "xtb_reason": f"xTB failed: {first_line(exc)}",
+                "xtb_seconds": time.perf_counter() - t0}
+    rec = {"xtb_ran": True, "xtb_relax_kcal": r.relaxation_kcal, "xtb_converged": r.converged,
+           "xtb_steps": r.steps, "xtb_reason": r.reason, "xtb_seconds": time.perf_counter() - t0}
+    rec.update(relaxation_changes(mol.positions, r.positions, _bond_rows(mol)))
+    return rec
+
+
+def _busted(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
+    """PoseBusters ``mol`` checks of one molecule with its own bonds and with Open Babel's."""
+    from unite_mol.bonds import perceive_bonds
+    from unite_mol.metrics.drugs import posebusters_checks
+
+    numbers, positions, charges, bonds = item
+    mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
+    out: dict[str, Any] = {}
+    for name, m in (("own", mol), ("openbabel", perceive_bonds(mol, "openbabel"))):
+        if m.bonds is None:
+            out[f"pb_{name}"] = None
+            continue
+        _, rec = posebusters_checks([m])
+        out[f"pb_{name}"] = bool(rec[0]["pb_ok"])
+        out[f"pb_{name}_reason"] = rec[0]["pb_reason"]
+    return out
+
+
+def _usable(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, bool]:
+    from unite_mol.bonds import perceive_bonds
+
+    numbers, positions, charges, bonds = item
+    mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
+    out = {"usable_own": mol.bonds is not None and not mol.invalid_reason()}
+    for method in ("rdkit", "openbabel"):
+        try:
+            out[f"usable_{method}"] = not perceive_bonds(mol, method).invalid_reason()
+        except (ValueError, RuntimeError):
+            out[f"usable_{method}"] = False
+    return out
+
+
+def _checks(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
+    """PoseBusters and the usable check of one molecule (one worker task; RDKit's messages are not printed,
+    the reasons are in the records)."""
+    from rdkit.rdBase import BlockLogs
+
+    with BlockLogs():
+        return {**_busted(item), **_usable(item)}
+
+
+def _items(mols: Sequence[Molecule]) -> list[tuple]:
+    return [(m.numbers, m.positions, m.formal_charges, m.bonds) for m in mols]
+
+
+def _pool_map(fn: Callable, items: list, workers: int, progress: Callable[[str, int, int], None] | None,
+              what: str) -> list:
+    """``fn`` over ``items`` in ``workers`` processes (in order), reporting ``progress(what, done, total)``."""
+    if not items:
+        return []
+    out = []
+    if workers <= 1:
+        for k, it in enumerate(items):
+            out.append(fn(it))
+            if progress:
+                progress(what, k + 1, len(items))
+        return out
+    import multiprocessing as mp
+
+    # spawned, not forked: a fork of a process whose OpenMP pools are running (torch's) hangs in tblite's;
+    # the workers inherit OMP_NUM_THREADS=1 (one thread each, set before their libraries load)
+    old = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            for k, r in enumerate(ex.map(fn, items, chunksize=4)):
+                out.append(r)
+                if progress:
+                    progress(what, k + 1, len(items))
+    finally:
+        if old is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = old
+    return out
+
+
+# ------------------------------------------------------------------------------------------ distributions
+def _geometry_values(mols: Sequence[Molecule]) -> tuple[dict[str, list], dict[str, list]]:
+    """Bond lengths (A) per element pair and angles (degrees) per element triple, Open Babel bonds."""
+    from unite_mol.bonds import perceive_bonds
+
+    lengths: dict[str, list] = defaultdict(list)
+    angles: dict[str, list] = defaultdict(list)
+    for m in mols:
+        try:
+            bonds = np.asarray(perceive_bonds(m, "openbabel").bonds)
+        except (ValueError, RuntimeError):
+            continue
+        if not len(bonds):
+            continue
+        sym = m.symbols
+        for i, j in bonds[:, :2].astype(int):
+            a, b = sorted((sym[i], sym[j]), key=lambda s: (s != "C", s != "N", s != "O", s))
+            lengths[f"{a}-{b}"].append(float(np.linalg.norm(m.positions[i] - m.positions[j])))
+        tri = _angle_triples(m.num_atoms, bonds)
+        for (a, c, b), ang in zip(tri, _angles(m.positions, tri)):
+            ends = sorted((sym[a], sym[b]), key=lambda s: (s == "H", s))
+            angles[f"{ends[0]}-{sym[c]}-{ends[1]}"].append(float(ang))
+    return lengths, angles
+
+
+def geometry_w1(generated: Sequence[Molecule], reference: Sequence[Molecule]) -> dict[str, float]:
+    """W1 of bond lengths per pair (``w1/bond/C-C``, mA) and angles per triple (``w1/angle/C-C-C``, degrees)."""
+    from scipy.stats import wasserstein_distance
+
+    gl, ga = _geometry_values(generated)
+    rl, ra = _geometry_values(reference)
+    out: dict[str, float] = {}
+    for key in W1_PAIRS:
+        if len(gl.get(key, [])) >= MIN_VALUES and len(rl.get(key, [])) >= MIN_VALUES:
+            out[f"w1/bond/{key}"] = 1000 * float(wasserstein_distance(gl[key], rl[key]))
+    for key in W1_TRIPLES:
+        if len(ga.get(key, [])) >= MIN_VALUES and len(ra.get(key, [])) >= MIN_VALUES:
+            out[f"w1/angle/{key}"] = float(wasserstein_distance(ga[key], ra[key]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ report
+def relaxation_metrics(molecules: Sequence[Molecule], *, xtb_n: int = XTB_N, workers: int = 2,
+                       progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, float], dict[int, dict]]:
+    """GFN2-xTB relaxation of the first ``xtb_n`` EDM-valid-and-connected ``molecules`` (``xtb/...`` keys of
+    :func:`physics_metrics`); records by molecule index."""
+    from unite_mol.metrics import evaluate
+
+    mols = list(molecules)
+    if not mols:
+        return {"xtb/n": 0.0}, {}
+    ev = evaluate(mols, protocols=("edm",)).records
+    ok = (ev["edm_valid"] & ev["edm_connected"]).to_numpy(bool)
+    chosen = np.flatnonzero(ok)[:xtb_n]
+    relaxed = _pool_map(_relax_one, _items([mols[k] for k in chosen]), workers, progress, "xtb")
+    ran = [r for r in relaxed if r["xtb_ran"]]
+    e = np.array([r["xtb_relax_kcal"] for r in ran])
+    metrics = {"xtb/n": float(len(chosen)), "xtb/failed": float(len(relaxed) - len(ran)),
+               "xtb/not_converged": float(sum(not r["xtb_converged"] for r in ran)),
+               "xtb/relax_median_kcal": float(np.median(e)) if len(e) else np.nan,
+               "xtb/relax_mean_kcal": float(e.mean()) if len(e) else np.nan}
+    for key in ("bond_change_mA", "angle_change_deg", "rmsd_A"):
+        v = np.array([r[key] for r in ran], dtype=float)
+        metrics[f"xtb/{key}"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+    return metrics, {int(k): r for k, r in zip(chosen, relaxed)}
+
+
+def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecule] | None = None,
+                    xtb_n: int = XTB_N, pb_n: int | None = None, workers: int = 2,
+                    progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
+    """The physical yardstick of ``molecules`` (see the module docstring for every key).
+
+    Args:
+        molecules: ``Molecule`` objects (with bonds where they have them: the model's own).
+        reference: molecules to compare geometry distributions with (the test split); ``None``: no ``w1``.
+        xtb_n: most EDM-valid-and-connected molecules to relax with GFN2-xTB (0: none).
+        pb_n: most molecules to run PoseBusters and the usable check on (``None``: all).
+        workers: processes for xTB and PoseBusters.
+        progress: ``progress(what, done, total)`` after each molecule of each phase.
+
+    Returns:
+        ``(metrics, records)``: flat metrics and one record per molecule that was relaxed or checked.
+
+    Raises:
+        TypeError: when an item is not a ``Molecule``.
+        ValueError: for bad counts.
+    """
+    mols = list(molecules)
+    for k, m in enumerate(mols):
+        if not isinstance(m, Molecule):
+            raise TypeError(f"molecule {k} is a {type(m).__name__}, not a unite_mol.Molecule")
+    if xtb_n < 0 or (pb_n is not None and pb_n < 0) or workers < 1:
+        raise ValueError(f"xtb_n and pb_n must be >= 0 and workers >= 1, got {xtb_n}, {pb_n}, {workers}")
+    metrics: dict[str, float] = {"n": float(len(mols))}
+    records: list[dict] = [{"index": k} for k in range(len(mols))]
+    if not mols:
+        return metrics, records
+    m_xtb, r_xtb = relaxation_metrics(mols, xtb_n=xtb_n, workers=workers, progress=progress)
+    metrics.update(m_xtb)
+    for k, r in r_xtb.items():
+        records[k].update(r)
+    checked = list(range(len(mols) if pb_n is None else min(pb_n, len(mols))))
+    busted = _pool_map(_checks, _items([mols[k] for k in checked]), workers, progress, "posebusters")
+    usable = busted
+    for k, b in zip(checked, busted):
+        records[k].update(b)
+    metrics["posebusters/n"] = float(len(checked))
+    for name in ("own", "openbabel"):
+        metrics[f"posebusters/{name}"] = (sum(bool(b.get(f"pb_{name}")) for b in busted) / len(busted)
+                                          if busted else np.nan)
+    for name in ("own", "rdkit", "openbabel"):
+        metrics[f"usable/{name}"] = sum(u[f"usable_{name}"] for u in usable) / len(usable) if usable else np.nan
+    if reference is not None:
+        metrics.update(geometry_w1(mols, reference))
+    return metrics, records
