@@ -12,7 +12,7 @@ from unite_mol.bench.qm9 import ENTRIES, main
 def test_smoke_preset_writes_complete_finite_results(tmp_path, monkeypatch):
     monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
     out = tmp_path / "res"
-    rc = main(["--preset", "smoke", "--budget", "3s", "--samples", "8", "--out", str(out), "--runs", str(tmp_path / "runs")])
+    rc = main(["--preset", "smoke", "--budget", "3s", "--samples", "8", "--xtb-n", "2", "--physics-ref", "40", "--out", str(out), "--runs", str(tmp_path / "runs")])
     assert rc == 0
     for f in ("results.csv", "results.md", "configs.json", "machine.json", "curves.png"):
         assert (out / f).exists(), f

@@ -15,7 +15,7 @@ def test_levers_scores_models_and_keeps_protocols_apart(tmp_path, monkeypatch):
     save_model(tmp_path / "plain", plain, extra={"training": {"step": 3, "elapsed_s": 1.5}})
     save_model(tmp_path / "headed", headed)
     out = tmp_path / "res"
-    rc = levers.main([f"plain={tmp_path / 'plain'}", f"headed={tmp_path / 'headed'}", "--samples", "4",
+    rc = levers.main([f"plain={tmp_path / 'plain'}", f"headed={tmp_path / 'headed'}", "--no-physics", "--samples", "4",
                       "--recon", "3", "--out", str(out)])
     assert rc == 0
     rows = json.loads((out / "results.json").read_text())
@@ -26,7 +26,7 @@ def test_levers_scores_models_and_keeps_protocols_apart(tmp_path, monkeypatch):
     assert rows[0]["train_steps"] == 3
     assert (out / "generation.png").stat().st_size > 1000 and (out / "results.md").read_text().count("|") > 10
     assert levers.main(["no-equals-sign"]) == 2
-    rc = levers.main([f"headed={tmp_path / 'headed'}", "--samples", "3", "--recon", "0", "--relax",
+    rc = levers.main([f"headed={tmp_path / 'headed'}", "--no-physics", "--samples", "3", "--recon", "0", "--relax",
                       "--out", str(tmp_path / "relaxed")])
     rows = json.loads((tmp_path / "relaxed" / "results.json").read_text())
     assert rc == 0 and [r["name"] for r in rows] == ["headed", "headed + MMFF"] and "relaxed" in rows[1]
@@ -48,8 +48,8 @@ def test_levers_sampler_settings_per_model(tmp_path, monkeypatch):
         raise AssertionError(f"{bad!r} was accepted")
     out = tmp_path / "res"
     m = tmp_path / "m"
-    rc = levers.main([f"ode={m}@steps=4", f"sde={m}@method=stochastic,noise_level=1.0,steps=4", "--samples", "3",
+    rc = levers.main([f"ode={m}@steps=4", f"sde={m}@method=stochastic,noise_level=1.0,steps=4", "--no-physics", "--samples", "3",
                       "--recon", "0", "--out", str(out)])
     rows = json.loads((out / "results.json").read_text())
     assert rc == 0 and [r["sampler"] for r in rows] == ["steps=4", "method=stochastic,noise_level=1.0,steps=4"]
-    assert levers.main([f"x={m}@method=rk4", "--samples", "2", "--recon", "0", "--out", str(out)]) == 2
+    assert levers.main([f"x={m}@method=rk4", "--no-physics", "--samples", "2", "--recon", "0", "--out", str(out)]) == 2

@@ -388,6 +388,6 @@ def test_ddp_on_cpu_with_gloo(tmp_path):
     assert ck["step"] == 6 and ck["world_size"] == 2 and len(ck["generators"]) == 2
     assert not torch.equal(ck["generators"][0], ck["generators"][1])  # each rank draws its own noise
     recs = [json.loads(x) for x in (Path(run) / "b" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in recs] == [2, 4, 6] and recs[-1]["samples"] == 6 * 2 * 8
+    assert [r["step"] for r in recs] == [2, 3, 4, 6] and recs[-1]["samples"] == 6 * 2 * 8
     last0, last1 = (json.loads((Path(run) / f"last{r}.json").read_text()) for r in (0, 1))
     assert last0 == last1 and last0["loss"] == pytest.approx(recs[-1]["loss"], abs=1e-5)  # averaged over ranks

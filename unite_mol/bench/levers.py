@@ -32,8 +32,10 @@ from typing import Any
 
 import torch
 
-from unite_mol.bench.qm9_eval import reconstruction_eval
+from unite_mol.bench.qm9 import PHYSICS_REF_N
+from unite_mol.bench.qm9_eval import physics_eval, reconstruction_eval, test_molecules
 from unite_mol.data.qm9 import training_smiles
+from unite_mol.metrics.physics import geometry_values
 from unite_mol.runtime import machine_info
 from unite_mol.files import atomic_open
 
@@ -59,6 +61,10 @@ COLUMNS = (
     ("gen/bonds/mol_stability", "mol stab (pred. bonds)", True),
     ("gen/bonds/connected", "valid+conn (pred. bonds)", True),
     ("recon/match_adit", "recon match (ADiT)", True), ("recon/rmsd", "recon RMSD A", False),
+    ("phys/xtb/relax_median_kcal", "xTB relax median kcal/mol", False),
+    ("phys/xtb/relax_mean_kcal", "xTB relax mean", False), ("phys/xtb/n", "xTB n", False),
+    ("phys/posebusters/own", "PoseBusters (own bonds)", True), ("phys/usable/own", "usable (own bonds)", True),
+    ("phys/w1/bond/C-C", "W1 C-C mA", False), ("phys/w1/angle/C-C-C", "W1 C-C-C deg", False),
     ("generate_s", "generate s", False),
 )
 
@@ -95,10 +101,13 @@ def parse_spec(item: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, reference: set[str],
-                relax: bool = False, sampler: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                relax: bool = False, sampler: dict[str, Any] | None = None, physics: Any = None,
+                xtb_n: int = 100, pb_n: int | None = None) -> list[dict[str, Any]]:
     """One row: generation (all protocols that apply), reconstruction and the model's training record; with
     ``relax`` a second row, ``NAME + MMFF``: the same samples after MMFF94 relaxation on their bonds.
-    ``sampler``: :class:`~unite_mol.sampling.SamplerConfig` fields (and ``guidance_from`` / ``guidance_to``)."""
+    ``sampler``: :class:`~unite_mol.sampling.SamplerConfig` fields (and ``guidance_from`` / ``guidance_to``).
+    ``physics``: the reference geometry (:func:`unite_mol.metrics.physics.geometry_values` of test molecules)
+    to add the physical yardstick (``phys/...``, :func:`unite_mol.bench.qm9_eval.physics_eval`); None: skip."""
     import hashlib
 
     from unite_mol.generation import generate, load_model
@@ -123,6 +132,8 @@ def score_model(name: str, path: str, *, samples: int, recon: int, seed: int, re
                            "sampler": ",".join(f"{k}={v}" for k, v in sampler.items()) or "default",
                            "bond_head": has_head, "refine_layers": model.adapter.config.refine_layers}
     row.update({f"gen/{k}": v for k, v in res.metrics.items()})
+    if physics is not None:
+        row.update(physics_eval(mols, physics, xtb_n=xtb_n, pb_n=pb_n))
     if recon > 0:
         row.update(reconstruction_eval(model, recon, seed=seed))
     training = model.meta.get("training", {})
@@ -204,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="generation seed")
     p.add_argument("--relax", action="store_true",
                    help="also score each model's samples after MMFF94 relaxation, as a separate row (NAME + MMFF)")
+    p.add_argument("--no-physics", action="store_true", help="skip the physical yardstick (xTB, PoseBusters, W1)")
+    p.add_argument("--xtb-n", type=int, default=100, help="valid+connected samples relaxed with GFN2-xTB per model")
+    p.add_argument("--pb-n", type=int, default=None, help="samples checked by PoseBusters per model (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="runs/levers-eval", help="results folder")
     args = p.parse_args(argv)
@@ -219,13 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     machine = machine_info()
     reference = training_smiles()
+    physics = None if args.no_physics else geometry_values(test_molecules(PHYSICS_REF_N))
     rows = []
     out = Path(args.out)
     for name, path, sampler in specs:
         t0 = time.time()
         try:
             rows += score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
-                                reference=reference, relax=args.relax, sampler=sampler)
+                                reference=reference, relax=args.relax, sampler=sampler, physics=physics,
+                                xtb_n=args.xtb_n, pb_n=args.pb_n)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2

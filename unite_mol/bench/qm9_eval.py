@@ -7,6 +7,7 @@ them in its table.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,10 +51,12 @@ def reconstruction_eval(model, n: int, *, seed: int = 0, data=None) -> dict[str,
 
 
 def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int = 0,
-                    protocols: tuple[str, ...] | None = None) -> tuple[dict[str, float], list]:
+                    protocols: tuple[str, ...] | None = None,
+                    sampler: dict | None = None) -> tuple[dict[str, float], list]:
     """Generation metrics of ``n`` samples: the bond-free protocols (``protocols``, default all of
     :data:`unite_mol.metrics.PROTOCOLS`), and the predicted-bond protocol (``gen/bonds/...``) when the model
-    has a bond head. Returns (metrics, samples as ``(numbers, positions)`` pairs or molecules)."""
+    has a bond head. ``sampler``: settings of :class:`unite_mol.sampling.SamplerConfig` besides ``steps``
+    (default: generate()'s). Returns (metrics, samples as ``(numbers, positions)`` pairs or molecules)."""
     from unite_mol.generation import generate, generate_arrays
     from unite_mol.metrics import PROTOCOLS, evaluate
 
@@ -61,10 +64,10 @@ def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int
     model.eval()
     t0 = time.time()
     if model.adapter.config.bond_head:
-        arrays = generate(n, seed=seed, sampler={"steps": steps}, model=model, bonds="model")
+        arrays = generate(n, seed=seed, sampler={**(sampler or {}), "steps": steps}, model=model, bonds="model")
         protocols = (*protocols, "bonds")
     else:
-        arrays = generate_arrays(model, n, seed=seed, sampler={"steps": steps})
+        arrays = generate_arrays(model, n, seed=seed, sampler={**(sampler or {}), "steps": steps})
     dt = time.time() - t0
     result = evaluate(arrays, reference=reference, protocols=protocols)
     m = {f"gen/{k}": v for k, v in result.metrics.items()}
@@ -73,18 +76,40 @@ def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int
     return m, arrays
 
 
-def data_row(n: int | None, reference: set[str]) -> dict[str, float]:
-    """The QM9 test split itself through the same metric code (calibration)."""
-    from unite_mol.data import qm9
-    from unite_mol.metrics import evaluate
+def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: int | None) -> dict[str, float]:
+    """:func:`unite_mol.metrics.physics.physics_metrics` of ``samples`` (molecules or ``(numbers, positions)``
+    pairs, taken as neutral and without bonds), as ``phys/...`` keys, with a progress line per phase."""
+    from unite_mol.metrics.physics import physics_metrics
+    from unite_mol.molecule import Molecule
 
+    mols = [m if isinstance(m, Molecule) else Molecule(*m) for m in samples]
+    state = {"t0": time.time(), "what": None}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if done == total or what != state["what"] and done == 1:
+            rate = done / max(time.time() - state["t0"], 1e-9)
+            print(f"[physics] {what}: {done}/{total} ({rate:.1f}/s)", flush=True)
+        if done == total:
+            state["t0"], state["what"] = time.time(), None
+        else:
+            state["what"] = what
+
+    t0 = time.time()
+    metrics, _ = physics_metrics(mols, reference=reference_molecules, xtb_n=xtb_n, pb_n=pb_n, progress=progress)
+    out = {f"phys/{k}": v for k, v in metrics.items() if k != "n"}
+    out["phys/wall_s"] = time.time() - t0
+    return out
+
+
+def test_molecules(n: int | None = None) -> list:
+    """The QM9 test split (the first ``n``) as molecules with the bond labels and the charges they imply."""
+    from unite_mol.data import qm9
     from unite_mol.data.bond_labels import qm9_bond_labels
-    from unite_mol.metrics import PROTOCOLS
     from unite_mol.molecule import Molecule
     from unite_mol.refiner import charges_from_bonds
 
     test = qm9("test")
-    bond_offsets, bond_rows = qm9_bond_labels("test")   # the bond head's training labels, for the bonds protocol
+    bond_offsets, bond_rows = qm9_bond_labels("test")
     k = len(test) if n is None else min(n, len(test))
     mols = []
     for i in range(k):
@@ -92,5 +117,13 @@ def data_row(n: int | None, reference: set[str]) -> dict[str, float]:
         b = bond_rows[bond_offsets[i]: bond_offsets[i + 1]]
         mols.append(Molecule(z, test.positions[test.offsets[i]: test.offsets[i + 1]], bonds=b,
                              charges=charges_from_bonds(z, b)))
-    result = evaluate(mols, reference=reference, protocols=(*PROTOCOLS, "bonds"))
+    return mols
+
+
+def data_row(n: int | None, reference: set[str]) -> dict[str, float]:
+    """The QM9 test split itself through the same metric code (calibration); bonds from the bond head's
+    training labels, for the predicted-bond protocol."""
+    from unite_mol.metrics import PROTOCOLS, evaluate
+
+    result = evaluate(test_molecules(n), reference=reference, protocols=(*PROTOCOLS, "bonds"))
     return {f"gen/{k_}": v for k_, v in result.metrics.items()}

@@ -61,6 +61,18 @@ COLUMNS = [("recon/match_adit", "recon match % (InChI)"), ("recon/rmsd", "recon 
            ("gen/bonds/atom_stability", "atom stab % (predicted bonds)"),
            ("gen/bonds/mol_stability", "mol stab % (predicted bonds)"),
            ("gen/bonds/connected", "valid+connected % (predicted bonds)")]
+#: the physical yardstick (:func:`unite_mol.bench.qm9_eval.physics_eval`), a second table
+PHYSICS_COLUMNS = [("phys/xtb/n", "xTB n"), ("phys/xtb/relax_median_kcal", "xTB relax median kcal/mol"),
+                   ("phys/xtb/relax_mean_kcal", "xTB relax mean kcal/mol"),
+                   ("phys/xtb/bond_change_mA", "bond change mA"), ("phys/xtb/angle_change_deg", "angle change deg"),
+                   ("phys/xtb/rmsd_A", "relax RMSD A"), ("phys/posebusters/n", "PB n"),
+                   ("phys/posebusters/own", "PoseBusters % (own bonds)"),
+                   ("phys/posebusters/openbabel", "PoseBusters % (Open Babel)"),
+                   ("phys/usable/own", "usable % (own)"), ("phys/usable/rdkit", "usable % (RDKit)"),
+                   ("phys/usable/openbabel", "usable % (Open Babel)"),
+                   ("phys/w1/bond/C-C", "W1 C-C mA"), ("phys/w1/bond/C-N", "W1 C-N mA"),
+                   ("phys/w1/bond/C-O", "W1 C-O mA"), ("phys/w1/angle/C-C-C", "W1 C-C-C deg"),
+                   ("phys/w1/angle/C-N-C", "W1 C-N-C deg")]
 
 
 def fmt(v: Any, pct: bool, count: bool = False) -> str:
@@ -87,6 +99,18 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -
         lines.append(f"| {r['entry']} | " + " | ".join(cells) + f" | {fmt(r.get('train_mol_per_s'), False)} | "
                      f"{fmt(r.get('speed/sample_mol_per_s'), False)} | {fmt(r.get('wall_s'), False)} | "
                      f"{fmt((r.get('flops') or float('nan')) / 1e12, False)} |")
+    return "\n".join(lines)
+
+
+def physics_table(rows: list[dict]) -> str:
+    """The physics columns (:data:`PHYSICS_COLUMNS`) of the rows that have them."""
+    head = "| entry | " + " | ".join(c[1] for c in PHYSICS_COLUMNS) + " | physics wall s |"
+    lines = [head, "|" + "---|" * (len(PHYSICS_COLUMNS) + 2)]
+    for r in rows:
+        if "phys/xtb/n" not in r:
+            continue
+        cells = [fmt(r.get(k), "%" in label, is_count(k)) for k, label in PHYSICS_COLUMNS]
+        lines.append(f"| {r['entry']} | " + " | ".join(cells) + f" | {fmt(r.get('phys/wall_s'), False)} |")
     return "\n".join(lines)
 
 
@@ -124,6 +148,10 @@ def write_results(out: Path, rows: list[dict], configs: dict, machine: dict, *, 
           f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
           *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
           *notes, "", markdown_table(rows, columns), "",
+          *(["Physics (GFN2-xTB relaxation of the first valid+connected samples (EDM), PoseBusters `mol` checks, "
+             "usable = sanitisable, one piece, no radicals; W1 to the QM9 test split with Open Babel bonds on both "
+             "sides; unite_mol.metrics.physics):", "", physics_table(rows), ""]
+            if any("phys/xtb/n" in r for r in rows) else []),
           *(["Published anchors:", "", anchors_table(), ""] if anchors else [])]
     if (out / "curves.png").exists():
         md += ["![learning curves](curves.png)", ""]

@@ -427,7 +427,8 @@ class Trainer:
                     for key, v in {"loss": float(loss.detach()), "grad_norm": float(gnorm), **logs}.items():
                         window.setdefault(key, []).append(float(v))
                     bar.update(1)
-                    if self.step % c.log_every == 0:
+                    # also the last step of this fit (budget, signal, last step): a short run still leaves a curve
+                    if self.step % c.log_every == 0 or stop_sig or stop_budget or self.step >= last_step:
                         now = time.monotonic()
                         dt = max(now - window_t, 1e-9)
                         last_logs = mean_over_ranks(self.world, {k: sum(v) / len(v) for k, v in window.items()})

@@ -195,7 +195,7 @@ def _pool_map(fn: Callable, items: list, workers: int, progress: Callable[[str, 
 
 
 # ------------------------------------------------------------------------------------------ distributions
-def _geometry_values(mols: Sequence[Molecule]) -> tuple[dict[str, list], dict[str, list]]:
+def geometry_values(mols: Sequence[Molecule]) -> tuple[dict[str, list], dict[str, list]]:
     """Bond lengths (A) per element pair and angles (degrees) per element triple, Open Babel bonds."""
     from unite_mol.bonds import perceive_bonds
 
@@ -219,12 +219,16 @@ def _geometry_values(mols: Sequence[Molecule]) -> tuple[dict[str, list], dict[st
     return lengths, angles
 
 
-def geometry_w1(generated: Sequence[Molecule], reference: Sequence[Molecule]) -> dict[str, float]:
-    """W1 of bond lengths per pair (``w1/bond/C-C``, mA) and angles per triple (``w1/angle/C-C-C``, degrees)."""
+Geometry = tuple[dict[str, list], dict[str, list]]   # what geometry_values returns
+
+
+def geometry_w1(generated: Sequence[Molecule], reference: Sequence[Molecule] | Geometry) -> dict[str, float]:
+    """W1 of bond lengths per pair (``w1/bond/C-C``, mA) and angles per triple (``w1/angle/C-C-C``, degrees);
+    ``reference``: molecules or their :func:`geometry_values` (computed once for many calls)."""
     from scipy.stats import wasserstein_distance
 
-    gl, ga = _geometry_values(generated)
-    rl, ra = _geometry_values(reference)
+    gl, ga = geometry_values(generated)
+    rl, ra = reference if isinstance(reference, tuple) else geometry_values(reference)
     out: dict[str, float] = {}
     for key in W1_PAIRS:
         if len(gl.get(key, [])) >= MIN_VALUES and len(rl.get(key, [])) >= MIN_VALUES:
@@ -261,14 +265,15 @@ def relaxation_metrics(molecules: Sequence[Molecule], *, xtb_n: int = XTB_N, wor
     return metrics, {int(k): r for k, r in zip(chosen, relaxed)}
 
 
-def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecule] | None = None,
+def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecule] | Geometry | None = None,
                     xtb_n: int = XTB_N, pb_n: int | None = None, workers: int = 2,
                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
     """The physical yardstick of ``molecules`` (see the module docstring for every key).
 
     Args:
         molecules: ``Molecule`` objects (with bonds where they have them: the model's own).
-        reference: molecules to compare geometry distributions with (the test split); ``None``: no ``w1``.
+        reference: molecules to compare geometry distributions with (the test split), or their
+            :func:`geometry_values`; ``None``: no ``w1``.
         xtb_n: most EDM-valid-and-connected molecules to relax with GFN2-xTB (0: none).
         pb_n: most molecules to run PoseBusters and the usable check on (``None``: all).
         workers: processes for xTB and PoseBusters.
