@@ -80,13 +80,14 @@ def test_structure_stats_on_hand_made_molecules():
 def test_cli_quick_end_to_end(tmp_path, capsys):
     save_model(tmp_path / "m", tiny_model())
     out = tmp_path / "diag"
-    assert dg.main(["--model", str(tmp_path / "m"), "--quick", "--n", "3", "--samples", "3", "--steps", "2",
+    assert dg.main(["--model", str(tmp_path / "m"), "--quick", "--n", "3", "--samples", "3", "--steps", "2", "--xtb-n", "2",
                     "--times", "1,0.5,0", "--out", str(out)]) == 0
     for f in ("results.json", "results.md", "machine.json", "partial_denoising.png", "decoder_sensitivity.png",
               "structure.png"):
         assert (out / f).exists(), f
     res = json.loads((out / "results.json").read_text())
     assert [r["t"] for r in res["partial_denoising"]] == [1.0, 0.5, 0.0]
+    assert all("xtb/n" in r and r["xtb/n"] <= 2 for r in res["partial_denoising"])   # the curve's physics
     assert res["generation"]["samples"]["n"] == 3 and "edm/mol_stability" in res["generation"]["samples"]
     assert "[diagnose] 1/6 partial denoising" in capsys.readouterr().out
     assert dg.main(["--model", str(tmp_path / "m"), "--times", "0.5,2", "--out", str(out)]) == 2
@@ -122,3 +123,17 @@ def test_failure_classes_on_hand_made_molecules():
         ring[i, (i + 1) % 6] = ring[(i + 1) % 6, i] = True
         ring[i, 6 + i] = ring[6 + i, i] = True
     assert dg.orders_fit(np.array([6] * 6 + [1] * 6), ring)
+
+
+def test_bench_partial_relaxes_each_time_and_writes_its_table(tmp_path, capsys):
+    from unite_mol.bench import partial
+
+    save_model(tmp_path / "m", tiny_model())
+    out = tmp_path / "partial"
+    assert partial.main([f"tiny={tmp_path / 'm'}", "--times", "1,0.5", "--n", "3", "--xtb-n", "2", "--steps", "2",
+                         "--workers", "1", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    rows = res["models"]["tiny"]["rows"]
+    assert [r["t"] for r in rows] == [1.0, 0.5] and all(r["xtb/n"] <= 2 for r in rows)
+    assert "| tiny | 1.00 |" in (out / "results.md").read_text()
+    assert partial.main([f"tiny={tmp_path / 'm'}", "--times", "1.5"]) == 2

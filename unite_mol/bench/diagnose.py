@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from unite_mol.bench.partial import (TIMES, Arrays, Encoded, decode_arrays, encode_molecules,  # noqa: F401
-                                     integration_steps, partial_denoising, score_decoded)
+                                     integration_steps, partial_denoising, partial_relaxation, score_decoded)
 
 SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.2)
 PAIRS = {"C-H": (6, 1), "C-C": (6, 6), "C-N": (6, 7), "C-O": (6, 8), "N-H": (7, 1), "O-H": (8, 1)}
@@ -205,6 +205,8 @@ def plot_curves(rows: list[dict], x: str, path: Path, *, title: str) -> None:
     if "noise_left" in rows[0]:
         right.plot(xs, [r["noise_left"] if r["noise_left"] is not None else np.nan for r in rows], marker="s",
                    label="one-step noise left")
+    if "xtb/relax_median_kcal" in rows[0]:   # the physics of the curve, on the same log axis
+        right.plot(xs, [r["xtb/relax_median_kcal"] for r in rows], marker="^", label="xTB relaxation, median (kcal/mol)")
     right.set_yscale("log")
     for ax in (left, right):
         ax.set_xlabel(x)
@@ -258,10 +260,12 @@ def markdown(res: dict[str, Any], machine: dict[str, Any]) -> str:
           f"Machine: {machine['cpu']} ({machine['cores']} cores, {machine['torch_threads']} torch threads)  ",
           f"Commit: `{machine['commit']}`; {machine['date']}; wall-clock {machine['wall_s']:.0f} s  ",
           f"Settings: {res['settings']}", "", "## 1. Partial denoising (noise to t, Heun back to 1, decode)", "",
-          f"| t | steps | {head} | one-step noise left | one-step RMS err |", "|" + "---|" * (len(cols) + 4)]
+          f"| t | steps | {head} | one-step noise left | one-step RMS err | xTB n | xTB relax median kcal/mol "
+          "| xTB mean |", "|" + "---|" * (len(cols) + 7)]
     for r in res["partial_denoising"]:
         md.append(f"| {r['t']} | {r['steps']} | " + " | ".join(_fmt(r[k], p) for k, _, p in cols)
-                  + f" | {_fmt(r['noise_left'])} | {_fmt(r['pred_rms_err'])} |")
+                  + f" | {_fmt(r['noise_left'])} | {_fmt(r['pred_rms_err'])} | {_fmt(r.get('xtb/n'))} | "
+                  f"{_fmt(r.get('xtb/relax_median_kcal'))} | {_fmt(r.get('xtb/relax_mean_kcal'))} |")
     md += ["", "![partial denoising](partial_denoising.png)", "", "## 2. Decoder sensitivity (decode z0 + sigma N(0,1))",
            "", f"| sigma | {head} |", "|" + "---|" * (len(cols) + 1)]
     for r in res["decoder_sensitivity"]:
@@ -315,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: leave as is)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, ...")
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
+    p.add_argument("--xtb-n", type=int, default=100, help="valid+connected results per t relaxed with GFN2-xTB "
+                   "(0: none)")
     args = p.parse_args(argv)
 
     from unite_mol.bench.qm9 import REPO
@@ -356,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     done(f"encoded {len(rows)} test molecules -> {out}")
     res: dict[str, Any] = {"model": name, "settings": {"n": len(rows), "samples": n_samples, "steps": steps,
                                                        "times": times, "sigmas": list(SIGMAS), "seed": args.seed}}
-    res["partial_denoising"] = partial_denoising(model, encoded, times=times, steps=steps)
-    done(f"1/6 partial denoising at {len(times)} times")
+    if args.xtb_n > 0:   # each t's results also relaxed with GFN2-xTB: the physics of the curve
+        res["partial_denoising"] = partial_relaxation(model, encoded, times=times, steps=steps, xtb_n=args.xtb_n)
+    else:
+        res["partial_denoising"] = partial_denoising(model, encoded, times=times, steps=steps)
+    done(f"1/6 partial denoising at {len(times)} times" + (f" (xTB on up to {args.xtb_n} each)" if args.xtb_n else ""))
     res["decoder_sensitivity"] = decoder_sensitivity(model, encoded)
     done(f"2/6 decoder sensitivity at {len(SIGMAS)} noise levels")
     res["latents"] = latent_stats(encoded.latents())
