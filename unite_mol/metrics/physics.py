@@ -117,21 +117,23 @@ def _relax_one(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None
     return rec
 
 
-def _busted(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
-    """PoseBusters ``mol`` checks of one molecule with its own bonds and with Open Babel's."""
+def _busted(items: list[tuple]) -> list[dict[str, Any]]:
+    """PoseBusters ``mol`` checks of a chunk of molecules with their own bonds and with Open Babel's (one
+    PoseBusters set-up per chunk and bond source: building one costs about as much as checking a molecule)."""
     from unite_mol.bonds import perceive_bonds
     from unite_mol.metrics.drugs import posebusters_checks
 
-    numbers, positions, charges, bonds = item
-    mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
-    out: dict[str, Any] = {}
-    for name, m in (("own", mol), ("openbabel", perceive_bonds(mol, "openbabel"))):
-        if m.bonds is None:
-            out[f"pb_{name}"] = None
-            continue
-        _, rec = posebusters_checks([m])
-        out[f"pb_{name}"] = bool(rec[0]["pb_ok"])
-        out[f"pb_{name}_reason"] = rec[0]["pb_reason"]
+    mols = [Molecule(z, x, charges=q, bonds=b) for z, x, q, b in items]
+    out: list[dict[str, Any]] = [{} for _ in mols]
+    for name, ms in (("own", mols), ("openbabel", [perceive_bonds(m, "openbabel") for m in mols])):
+        have = [k for k, m in enumerate(ms) if m.bonds is not None]
+        for k in set(range(len(ms))) - set(have):
+            out[k][f"pb_{name}"] = None
+        if have:
+            _, recs = posebusters_checks([ms[k] for k in have])
+            for k, rec in zip(have, recs):
+                out[k][f"pb_{name}"] = bool(rec["pb_ok"])
+                out[k][f"pb_{name}_reason"] = rec["pb_reason"]
     return out
 
 
@@ -149,13 +151,16 @@ def _usable(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) 
     return out
 
 
-def _checks(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
-    """PoseBusters and the usable check of one molecule (one worker task; RDKit's messages are not printed,
-    the reasons are in the records)."""
+CHUNK = 25   # molecules per PoseBusters task
+
+
+def _checks(items: list[tuple]) -> list[dict[str, Any]]:
+    """PoseBusters and the usable check of a chunk of molecules (one worker task; RDKit's messages are not
+    printed, the reasons are in the records)."""
     from rdkit.rdBase import BlockLogs
 
     with BlockLogs():
-        return {**_busted(item), **_usable(item)}
+        return [{**b, **_usable(it)} for b, it in zip(_busted(items), items)]
 
 
 def _items(mols: Sequence[Molecule]) -> list[tuple]:
@@ -182,7 +187,7 @@ def _pool_map(fn: Callable, items: list, workers: int, progress: Callable[[str, 
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-            for k, r in enumerate(ex.map(fn, items, chunksize=4)):
+            for k, r in enumerate(ex.map(fn, items)):
                 out.append(r)
                 if progress:
                     progress(what, k + 1, len(items))
@@ -301,7 +306,10 @@ def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecu
     for k, r in r_xtb.items():
         records[k].update(r)
     checked = list(range(len(mols) if pb_n is None else min(pb_n, len(mols))))
-    busted = _pool_map(_checks, _items([mols[k] for k in checked]), workers, progress, "posebusters")
+    items = _items([mols[k] for k in checked])
+    chunks = [items[i: i + CHUNK] for i in range(0, len(items), CHUNK)]
+    busted = [r for chunk in _pool_map(_checks, chunks, workers, progress, f"posebusters ({CHUNK} a chunk)")
+              for r in chunk]
     usable = busted
     for k, b in zip(checked, busted):
         records[k].update(b)
