@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from unite_mol.bench.qm9 import PHYSICS_REF_N
+from unite_mol.bench.qm9 import PHYSICS_PB_N, PHYSICS_REF_N
 from unite_mol.bench.qm9_eval import physics_eval, reconstruction_eval, test_molecules
 from unite_mol.data.qm9 import training_smiles
 from unite_mol.metrics.physics import geometry_values
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score each model's samples after MMFF94 relaxation, as a separate row (NAME + MMFF)")
     p.add_argument("--no-physics", action="store_true", help="skip the physical yardstick (xTB, PoseBusters, W1)")
     p.add_argument("--xtb-n", type=int, default=100, help="valid+connected samples relaxed with GFN2-xTB per model")
-    p.add_argument("--pb-n", type=int, default=None, help="samples checked by PoseBusters per model (default: all)")
+    p.add_argument("--pb-n", type=int, default=PHYSICS_PB_N, help="samples checked by PoseBusters per model (0: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="runs/levers-eval", help="results folder")
     args = p.parse_args(argv)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows += score_model(name, path, samples=args.samples, recon=args.recon, seed=args.seed,
                                 reference=reference, relax=args.relax, sampler=sampler, physics=physics,
-                                xtb_n=args.xtb_n, pb_n=args.pb_n)
+                                xtb_n=args.xtb_n, pb_n=args.pb_n or None)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2

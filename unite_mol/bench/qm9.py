@@ -48,6 +48,7 @@ from unite_mol.runtime import machine_info, parse_duration
 REPO = Path(__file__).resolve().parents[2]
 PHYSICS_XTB_N = 100     # xTB relaxations per row (the protocol allows up to 200; 100 keeps a row near 4 min)
 PHYSICS_REF_N = 2000    # test molecules for the W1 distributions
+PHYSICS_PB_N = 200      # samples per row through PoseBusters (about 1 s each with both bond sources, here)
 
 
 def conditioning_label(model) -> str:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-data-row", action="store_true", help="skip the QM9-test calibration row")
     p.add_argument("--no-physics", action="store_true", help="skip the physical yardstick (xTB, PoseBusters, W1)")
     p.add_argument("--xtb-n", type=int, default=PHYSICS_XTB_N, help="valid+connected samples relaxed with GFN2-xTB per row")
-    p.add_argument("--pb-n", type=int, default=None, help="samples checked by PoseBusters per row (default: all)")
+    p.add_argument("--pb-n", type=int, default=PHYSICS_PB_N, help="samples checked by PoseBusters per row (0: all)")
     p.add_argument("--physics-ref", type=int, default=PHYSICS_REF_N, help="QM9 test molecules of the W1 reference")
     args = p.parse_args(argv)
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench qm9] physics of the data row: {pr.samples} test molecules after the first {ref_n} "
               f"(the W1 reference)", flush=True)
         rows[-1].update(physics_eval(test_molecules(ref_n + pr.samples)[ref_n:], ref_mols,
-                                     xtb_n=args.xtb_n, pb_n=args.pb_n))
+                                     xtb_n=args.xtb_n, pb_n=args.pb_n or None))
 
     if args.checkpoint or pr.name == "pretrained":
         from unite_mol.generation import load_model
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"entry": f"{name}: {label}" if label else name, **recon, **gen,
                    "params": int(sum(p.numel() for p in model.parameters()))}
             if not args.no_physics:
-                row.update(physics_eval(samples, ref_mols, xtb_n=args.xtb_n, pb_n=args.pb_n))
+                row.update(physics_eval(samples, ref_mols, xtb_n=args.xtb_n, pb_n=args.pb_n or None))
             rows.append(row)
         configs["model"] = getattr(model, "meta", {})
     else:
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             gen, samples = generation_eval(model, pr.samples, pr.steps, reference, seed=args.seed)
             row.update(gen)
             if not args.no_physics:
-                row.update(physics_eval(samples, ref_mols, xtb_n=args.xtb_n, pb_n=args.pb_n))
+                row.update(physics_eval(samples, ref_mols, xtb_n=args.xtb_n, pb_n=args.pb_n or None))
             rows.append(row)
             # keep the learning curves with the results
             dest = out / "curves" / entry

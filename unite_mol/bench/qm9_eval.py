@@ -83,16 +83,17 @@ def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: i
     from unite_mol.molecule import Molecule
 
     mols = [m if isinstance(m, Molecule) else Molecule(*m) for m in samples]
-    state = {"t0": time.time(), "what": None}
+    state: dict[str, Any] = {"what": None, "t0": time.time(), "next": 0.0}
 
     def progress(what: str, done: int, total: int) -> None:
-        if done == total or what != state["what"] and done == 1:
-            rate = done / max(time.time() - state["t0"], 1e-9)
-            print(f"[physics] {what}: {done}/{total} ({rate:.1f}/s)", flush=True)
-        if done == total:
-            state["t0"], state["what"] = time.time(), None
-        else:
-            state["what"] = what
+        """A line at every tenth of each phase, with its rate and the time left."""
+        if what != state["what"]:
+            state.update(what=what, t0=time.time(), next=0.0)
+        if done / total + 1e-9 >= state["next"] or done == total:
+            dt = max(time.time() - state["t0"], 1e-9)
+            print(f"[physics] {what}: {done}/{total}, {done / dt:.2f}/s, about {(total - done) * dt / done:.0f} s "
+                  "left", flush=True)
+            state["next"] = done / total + 0.1
 
     t0 = time.time()
     metrics, _ = physics_metrics(mols, reference=reference_molecules, xtb_n=xtb_n, pb_n=pb_n, progress=progress)
