@@ -35,7 +35,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,24 +43,17 @@ import torch
 from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stage_config
 from unite_mol.core.model import PRESETS, GEConfig, preset
 from unite_mol.core.unite import UniteConfig, UniteModel
-from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
-from unite_mol.data.batching import FRAMES
-from unite_mol.data.flat import FlatSplit
+from unite_mol.data import BucketBatchSampler, collate_arrays
+from unite_mol.data.batching import FRAMES, EpochBatches
 from unite_mol.data.qm9 import data_fingerprint, qm9
-from unite_mol.model_io import build_model, save_model
+from unite_mol.model_io import (GE_INPUT_PREFIXES, REFINER_PREFIXES, build_model, grown_block_prefixes,
+                                init_from_saved, reconstruction_summary, save_model)
 from unite_mol.sampling.config import STOCHASTIC_NOISE_LEVEL
 from unite_mol.molecular import MoleculeConfig
 from unite_mol.runtime import parse_duration, uncompiled
 
 #: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
 BUDGET_WARMUP_FRAC = 0.05
-#: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
-#: and can learn at their own LR): the decoder stage, and the GE's extra inputs (self-conditioning, pair bias,
-#: composition and per-atom element conditions)
-REFINER_PREFIXES = ("adapter.refiner.",)
-GE_INPUT_PREFIXES = tuple(f"{ge}.{name}." for ge in ("ge", "ge_denoise")
-                          for name in ("sc_in", "pair_bias", "cond_in", "slot_in"))
-
 #: Named recipes: the flag defaults (argparse ``dest`` -> value) that give a known model's architecture and
 #: objective; ``--recipe NAME`` applies them, flags on the command line still win. ``shipped-qm9`` is the
 #: shipped model's (``unite_mol/pretrained/unite-qm9.json``: its ``ge_config``, ``molecule_config`` and
@@ -151,44 +144,7 @@ class MolTrainConfig:
         return d
 
 
-class EpochBatches(Sequence[MolBatch]):
-    """One epoch's batches, collated on access from flat arrays (with bond labels when given)."""
-
-    def __init__(self, split: FlatSplit, index_batches: list[np.ndarray],
-                 bond_labels: tuple[np.ndarray, np.ndarray] | None = None):
-        self.split = split
-        self.index_batches = index_batches
-        self.bond_labels = bond_labels
-
-    def __len__(self) -> int:
-        return len(self.index_batches)
-
-    def __getitem__(self, i):
-        s = self.split
-        return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i], bond_labels=self.bond_labels)
-
-
-@torch.no_grad()
-def reconstruction_summary(model: UniteModel, batch: MolBatch, *, seed: int = 0) -> dict[str, float]:
-    """Element accuracy, per-molecule exact-element rate and aligned coordinate RMSD on a held-out batch."""
-    from unite_mol.geometry import kabsch_rmsd
-
-    was_training = model.training
-    model.eval()
-    z, mask = model.encode(batch, generator=torch.Generator(device=batch.mask.device).manual_seed(seed))
-    decoded = model.adapter.to_arrays(model.decode(z, mask), mask)
-    model.train(was_training)
-    acc, exact, rmsd = [], [], []
-    for (zs, xs), ref in zip(decoded, batch.molecules()):
-        same = zs == ref.numbers
-        acc.append(same.mean())
-        exact.append(bool(same.all()))
-        rmsd.append(kabsch_rmsd(xs, ref.positions))
-    return {"val_elem_acc": float(np.mean(acc)), "val_exact_elements": float(np.mean(exact)),
-            "val_rmsd_median_A": float(np.median(rmsd)), "val_rmsd_mean_A": float(np.mean(rmsd)),
-            "val_rmsd_lt_0.1A": float(np.mean(np.array(rmsd) < 0.1))}
-
-
+# long: one statement per flag, in the order of --help
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unite_mol.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -362,11 +318,6 @@ def grown_prefixes(args: argparse.Namespace) -> tuple[str, ...]:
     return grown_block_prefixes(depth, args.grow_depth)
 
 
-def grown_block_prefixes(depth: int, grow: int) -> tuple[str, ...]:
-    """Parameter-name prefixes of ``grow`` GE blocks appended to a GE of ``depth`` blocks (both GEs)."""
-    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow))
-
-
 def entry_name(args: argparse.Namespace) -> str:
     """The entry the flags ask for (both ablation flags together: ``unite`` with both switches set)."""
     if args.two_stage:
@@ -478,51 +429,6 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
                        unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=frame if cfg.rotate else None,
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
-
-
-def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
-                    ge_inputs: dict[str, Any] | None = None, grow_depth: int = 0) -> tuple[UniteModel, dict[str, Any]]:
-    """A model built from a saved model's configs (with ``decoder_stage`` settings and the GE's extra
-    inputs ``ge_inputs``, e.g. ``self_cond``, applied) and its weights.
-
-    Modules the saved model lacks (a refiner or bond head, a self-conditioning input or pair-bias layers
-    added now; the GE's start silent) keep their fresh initialisation;
-    every other weight must be present with the same shape. ``grow_depth`` appends that many blocks to
-    the GE (and to a separate denoiser GE); they start as the identity (adaLN-zero), so the grown model
-    computes exactly what the saved one did until training moves them. Returns the model and a provenance
-    record (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh, the
-    depth grown).
-
-    Raises:
-        ValueError: if the saved model uses other objective weights sharing, or its weights do not fit.
-    """
-    import hashlib
-
-    from unite_mol.model_io import load_model
-
-    saved = load_model(path)
-    if saved.shared_weights != shared_weights:
-        raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
-                         f"with shared_weights={shared_weights}")
-    mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
-    depth = saved.config.depth
-    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {}), "depth": depth + grow_depth})
-    if ge_cfg.pair_features and grow_depth:
-        raise ValueError("grow_depth with pair features is not supported (each block has its own pair bias)")
-    model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
-    missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
-    grown = grown_block_prefixes(depth, grow_depth)
-    fresh = sorted({".".join(k.split(".")[:3]) if k.startswith(grown) else k.split(".")[1] for k in missing})
-    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
-        raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    base = Path(path)
-    pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
-    info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
-            "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
-    if grow_depth:
-        info["grow_depth"] = {"from": depth, "to": depth + grow_depth}
-    return model, info
 
 
 if __name__ == "__main__":

@@ -131,6 +131,7 @@ def _git_commit() -> str:
         return "unknown"
 
 
+# long: one linear report: the card's sections in the order they are written
 def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed: int = dl.DEFAULT_SEED,
                workers: int = dl.DEFAULT_WORKERS, progress: bool = True, calibration: bool = True) -> Path:
     """Build the set if needed and write ``README.md`` and ``histograms.png`` into ``out_dir``."""
