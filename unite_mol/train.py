@@ -1,5 +1,13 @@
 """``python -m unite_mol.train``: train a molecule model (UNITE, one of its ablations, or the two-stage
-VAE-latent baseline with ``--two-stage``) on QM9.
+VAE-latent baseline with ``--two-stage``) on QM9, the offline drug-like set or GEOM-drugs files.
+
+``--dataset`` names the data (:func:`unite_mol.data.sets.training_set`): ``qm9`` (default), ``druglike`` or
+``druglike:SIZE`` (MOSES SMILES with ETKDG + MMFF94 conformers, built on first use), ``geom:FOLDER`` (MiDi's
+split pickles or GEOM's rdkit_folder layout). Every set comes through one interface: its train / valid
+splits, bond labels (for ``--bond-head``) in one format, its element vocabulary (the model's, read from the
+training split) and a fingerprint, which the model's sidecar records with the set's name
+(``training.dataset``, ``training.data_fingerprint``). The model cannot represent formal charges: a charged
+molecule stops the run, naming it, unless ``--skip-charged`` leaves such molecules out.
 
 Training goes through :func:`unite_mol.core.entry.train_entry`, the one path every entry of every bench
 takes (random rotations as the augmentation of every entry). A thin, validated CLI over typed configs
@@ -23,6 +31,8 @@ Examples::
 
     python -m unite_mol.train --run-dir runs/qm9 --recipe shipped-qm9 --budget 60m
     python -m unite_mol.train --run-dir runs/qm9 --preset GE-CPU --budget 60m
+    python -m unite_mol.train --run-dir runs/drugs --dataset druglike:20000 --preset GE-CPU --budget 60m
+    python -m unite_mol.train --run-dir runs/geom --dataset geom:/data/geom --skip-charged --preset GE-S
     python -m unite_mol.train --run-dir runs/qm9-two-stage --preset GE-CPU --budget 60m --two-stage
     torchrun --nproc_per_node=8 -m unite_mol.train --run-dir runs/qm9-s --preset GE-S --device cuda
 """
@@ -46,7 +56,7 @@ from unite_mol.core.unite import UniteConfig, UniteModel
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
 from unite_mol.data.batching import FRAMES
 from unite_mol.data.flat import FlatSplit
-from unite_mol.data.qm9 import data_fingerprint, qm9
+from unite_mol.data.sets import TrainingSet, canonical_name, parse_name, representable_rows, training_set
 from unite_mol.model_io import build_model, save_model
 from unite_mol.sampling.config import STOCHASTIC_NOISE_LEVEL
 from unite_mol.molecular import MoleculeConfig
@@ -97,7 +107,8 @@ class MolTrainConfig:
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     composition_cond: bool = False     # the denoiser is told each molecule's composition (sampled from the data's)
     element_cond: bool = False         # the denoiser is told each atom's element (compositions sampled from the data's)
-    dataset: str = "qm9"
+    dataset: str = "qm9"               # unite_mol.data.sets.training_set name: qm9, druglike[:SIZE], geom:FOLDER
+    skip_charged: bool = False         # leave molecules with formal charges out (counted) instead of stopping
     batch_size: int = 128
     rotate: bool = True                # orient the training molecules (False: as stored)
     frame: str = "random"              # how: "random" rotations (augmentation) or each one's "canonical" frame
@@ -118,8 +129,7 @@ class MolTrainConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        if self.dataset != "qm9":
-            raise ValueError(f"unknown dataset {self.dataset!r}; available: 'qm9'")
+        parse_name(self.dataset)       # ValueError naming the accepted forms
         if self.frame not in FRAMES:
             raise ValueError(f"unknown frame {self.frame!r}; choose one of {sorted(FRAMES)}")
         if self.batch_size < 1:
@@ -198,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; ".join(f"{k} = {recipe_flags(k)}" for k in sorted(RECIPES))
                         + " (the shipped model's architecture and objective: element-conditioned, so "
                           "generate(formula=...) works)")
+    p.add_argument("--dataset", default="qm9", metavar="NAME",
+                   help="training data: qm9, druglike (the 2,000-molecule drug-like set), druglike:SIZE (built on "
+                        "first use; see python -m unite_mol.data.druglike) or geom:FOLDER (MiDi's split pickles or "
+                        "GEOM's rdkit_folder layout)")
+    p.add_argument("--skip-charged", action="store_true",
+                   help="leave molecules with formal charges out (counted) instead of stopping: the model has no "
+                        "charge head")
     p.add_argument("--preset", default="GE-CPU", choices=sorted(PRESETS), help="model size preset")
     p.add_argument("--latent-dim", type=int, default=None, help="per-atom latent width (default: the preset's)")
     p.add_argument("--fixed-latent-norm", action="store_true",
@@ -301,7 +318,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[MolTrainConfig, Any]:
                         flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,
                         self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
     cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
-                         batch_size=args.batch_size,
+                         dataset=args.dataset, skip_charged=args.skip_charged, batch_size=args.batch_size,
                          rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors,
                          unite=unite,
                          compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
@@ -331,7 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if cfg.recipe is not None:
         say(f"recipe {cfg.recipe}: {recipe_flags(cfg.recipe)}")
-    _, record = train(cfg, tcfg, args.run_dir)
+    try:
+        data = load_training_set(cfg, args.run_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _, record = train(cfg, tcfg, args.run_dir, data=data)
     if int(os.environ.get("RANK", "0")) == 0:
         if record["stopped"] == "signal" and record["stopped_in"] == "stage1":
             print("stopped by a signal during stage 1 (checkpointed); run the same command again to resume",
@@ -418,8 +440,52 @@ def model_configs(cfg: MolTrainConfig, data) -> tuple[GEConfig, MoleculeConfig]:
     return ge_cfg, mol_cfg
 
 
-def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
-    """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
+def load_training_set(cfg: MolTrainConfig, run_dir: str | Path) -> TrainingSet:
+    """The training set ``cfg.dataset`` names, with its train and valid splits loaded (so data problems show
+    before any training).
+
+    Raises:
+        ValueError: for a bad name, data the model cannot take (a charged molecule without ``skip_charged``,
+            an empty split), or a run folder that was trained on another dataset.
+        FileNotFoundError: for a GEOM folder that does not exist or holds neither GEOM layout.
+    """
+    previous = trained_dataset(run_dir)
+    data = training_set(cfg.dataset, skip_charged=cfg.skip_charged)
+    if previous is not None and canonical_name(previous) != data.name:
+        raise ValueError(f"{run_dir} holds a run trained on --dataset {previous}; resume it with that dataset or "
+                         f"give a new --run-dir for {cfg.dataset}")
+    say(f"loading the {data.name} training and validation splits...")
+    data.split("train")
+    data.split("valid")
+    return data
+
+
+def trained_dataset(run_dir: str | Path) -> str | None:
+    """The ``--dataset`` of the run in ``run_dir`` (from its ``config.json``, or a stage's), None for a new run."""
+    run_dir = Path(run_dir)
+    for path in [run_dir / "config.json", *sorted(run_dir.glob("*/config.json"))]:
+        try:
+            return str(json.loads(path.read_text())["molecule_training"].get("dataset", "qm9"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
+
+
+def eval_rows(valid: FlatSplit, train_split: FlatSplit, n: int) -> np.ndarray:
+    """The first ``n`` validation molecules that a model sized on ``train_split`` can hold (its elements, at most
+    its largest molecule's atoms): the reconstruction check's molecules."""
+    rows = representable_rows(valid, np.unique(train_split.numbers), int(train_split.num_atoms.max()))
+    return rows[:n]
+
+
+def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path, *, data: TrainingSet | None = None
+          ) -> tuple[UniteModel, dict[str, Any]]:
+    """Train (or resume) a molecule model on ``data`` (default: :func:`load_training_set` of ``cfg.dataset``);
+    returns (EMA model, the entry's record).
+
+    Raises:
+        ValueError: for data that do not fit the config (e.g. ``bond_head`` on a set without bond labels).
+    """
     import time
 
     from unite_mol.data import canonical_frame, random_rotation  # looked up per run, as the bench does
@@ -427,9 +493,10 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     t0 = time.monotonic()
     frame = {"random": random_rotation, "canonical": canonical_frame}[cfg.frame]
     run_dir = Path(run_dir)
-    say("loading the QM9 training and validation splits...")
-    data = qm9("train")
-    valid = qm9("valid")
+    dataset = load_training_set(cfg, run_dir) if data is None else data
+    data_fingerprint = dataset.fingerprint()
+    data = dataset.split("train")
+    valid = dataset.split("valid")
     torch.manual_seed(tcfg.seed)
     decoder_stage, ge_inputs = model_inputs(cfg, data)
     if cfg.init_from is not None:
@@ -445,12 +512,16 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     sampler = BucketBatchSampler(data.num_atoms, cfg.batch_size, seed=tcfg.seed)
     bond_labels = None
     if cfg.bond_head:
-        from unite_mol.data.bond_labels import qm9_bond_labels
-
-        say("loading the QM9 bond labels (perceived once, then cached)...")
-        bond_labels = qm9_bond_labels("train")
-    eval_rows = np.arange(min(cfg.eval_molecules, len(valid)))
-    eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, eval_rows)
+        say(f"loading the {dataset.name} bond labels" + (" (perceived once, then cached)..." if dataset.name == "qm9"
+                                                           else "..."))
+        bond_labels = dataset.bond_labels("train")
+        if bond_labels is None:
+            raise ValueError(f"--bond-head needs bond labels, and the {dataset.name} set has none")
+    rows = eval_rows(valid, data, cfg.eval_molecules)
+    if len(rows) == 0:
+        raise ValueError(f"no molecule of the {dataset.name} validation split fits a model sized on its training split "
+                         "(elements, atom count): nothing to check reconstruction on")
+    eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, rows)
     objective = (two_stage_config(cfg.unite) if cfg.entry == "two-stage"
                  else entry_objective(cfg.entry, cfg.unite)).to_dict()
     meta = {"config": {"molecule_training": cfg.to_dict(), "ge": ge_cfg.to_dict(), "molecule": mol_cfg.to_dict(),
@@ -462,8 +533,8 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         summary.update(step=trainer.step, elapsed_s=round(trainer.elapsed, 1))
         with open(run_dir / "eval.jsonl", "a") as fh:
             fh.write(json.dumps(summary) + "\n")
-        extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
-                              "data_fingerprint": data_fingerprint(),
+        extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": dataset.name,
+                              "data_fingerprint": data_fingerprint, "data_notes": dataset.notes(),
                               "entry": cfg.entry, "objective": objective, "batch_size": cfg.batch_size,
                               "rotate": cfg.rotate, "frame": cfg.frame, "init_from": init_info},
                  "eval": summary}
@@ -471,13 +542,21 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         if cfg.snapshots:
             save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
-    say(f"{cfg.entry} on {len(data):,} molecules, GE {cfg.preset if cfg.init_from is None else 'from ' + cfg.init_from} "
+    say(f"{cfg.entry} on {len(data):,} {dataset.name} molecules (elements {elements_text(dataset.elements)}, up to "
+        f"{int(data.num_atoms.max())} atoms), GE {cfg.preset if cfg.init_from is None else 'from ' + cfg.init_from} "
         f"(width {ge_cfg.width}, depth {ge_cfg.depth}), batch {cfg.batch_size}; start-up took "
         f"{time.monotonic() - t0:.0f} s; FLOPs are counted "
         + ("before compiling, outside the budget" if cfg.compile else "on the first training steps, inside the budget"))
     return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
                        unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=frame if cfg.rotate else None,
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
+
+
+def elements_text(numbers: Sequence[int]) -> str:
+    """Atomic numbers as element symbols: ``"H C N O F"``."""
+    from unite_mol.elements import symbol
+
+    return " ".join(symbol(int(z)) for z in numbers)
 
 
 def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
