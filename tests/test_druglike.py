@@ -154,6 +154,31 @@ def test_a_stopped_build_keeps_its_finished_shards(cache, monkeypatch):
     assert len(data["smiles"]) + len(data["failed_smiles"]) == 30
 
 
+def die_at_position_25(task):
+    """A worker that is killed from outside on molecule 25 (sent to spawned workers by reference)."""
+    import os
+    import signal
+
+    if task[0] == 25:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return dl._work(task)
+
+
+@needs_moses
+def test_a_dead_worker_stops_the_build_instead_of_hanging(cache):
+    """A multiprocessing.Pool waits forever for a dead worker's task; the build must stop, keep its shards and
+    resume."""
+    s = dl.sample(30)
+    folder = dl.shard_dir()
+    folder.mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="worker process died.*run the same command again to continue"):
+        dl._run(s, dl._chunks(np.arange(30), 10), folder, seed=0, workers=2, progress=False, work=die_at_position_25)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert set(kept) <= {"000000000-000000010.npz", "000000010-000000020.npz"}   # whole shards only
+    data = arrays(dl.build(30, workers=1, progress=False, shard_size=10))
+    assert len(data["smiles"]) + len(data["failed_smiles"]) == 30
+
+
 def test_settings_fingerprint_names_what_decides_a_conformer():
     if not HAVE_MOSES:
         pytest.skip("molsets (MOSES SMILES) is not installed")

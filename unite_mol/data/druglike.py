@@ -57,7 +57,7 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -312,10 +312,16 @@ def _write_shard(folder: Path, positions: np.ndarray, results: list[dict[str, An
 
 
 def _run(s: dict[str, np.ndarray], chunks: list[np.ndarray], folder: Path, *, seed: int, workers: int,
-         progress: bool) -> None:
+         progress: bool, work: Callable[[tuple[int, str, int, int]], tuple[int, dict[str, Any], float]] = _work) -> None:
     """Compute the conformers of ``chunks`` (positions into the sample ``s``), writing each shard when it is done.
 
-    A killed run loses at most the shards in flight; the next run computes only what has no shard.
+    A killed run loses at most the shards in flight; the next run computes only what has no shard. Worker
+    processes come from ``concurrent.futures`` (a ``multiprocessing.Pool`` waits forever for the task of a
+    worker that died); ``work`` is the per-molecule function (a module-level one: it is sent to spawned workers).
+
+    Raises:
+        RuntimeError: if a worker process died (killed from outside, out of memory, a crash), naming the shard
+            folder whose finished shards are kept.
     """
     from tqdm import tqdm
 
@@ -341,12 +347,21 @@ def _run(s: dict[str, np.ndarray], chunks: list[np.ndarray], folder: Path, *, se
 
     try:
         if workers == 1:
-            collect(_work(t) for t in tasks)
+            collect(work(t) for t in tasks)
         else:
             import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
 
-            with mp.get_context("spawn").Pool(workers) as pool:
-                collect(pool.imap(_work, tasks, chunksize=4))
+            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            try:
+                collect(pool.map(work, tasks, chunksize=4))
+            except BrokenProcessPool as exc:
+                raise RuntimeError(f"a conformer worker process died (killed from outside, out of memory or a crash); "
+                                   f"the finished shards in {folder} are kept: run the same command again to "
+                                   "continue") from exc
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
     finally:
         bar.close()
 
@@ -496,6 +511,17 @@ class DrugLikeSplit(FlatSplit):
                  "name": f"moses_{int(self.moses_row[k])}", "dataset": "druglike"}
         return Molecule(self.numbers[s:e], self.positions[s:e], self.charges[s:e],
                         self._data["bonds"][b0:b1].astype(np.int64), props)
+
+    def bond_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The split's bonds as training labels, QM9's format (:mod:`unite_mol.data.bond_labels`):
+        ``(bond_offsets (n + 1,), bond_rows (M, 3))``, rows ``(i, j, order)`` with ``i < j``, aromatic = 4."""
+        starts = self._data["bond_offsets"][self._rows]
+        ends = self._data["bond_offsets"][self._rows + 1]
+        take = (np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(self._rows)
+                else np.zeros(0, np.int64))
+        rows = self._data["bonds"][take].astype(np.int64).reshape(-1, 3)
+        rows[:, :2].sort(axis=1)
+        return np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64), rows
 
     def __repr__(self) -> str:
         return f"DrugLikeSplit({self.name!r}, {len(self)} molecules, {int(self.num_atoms.sum())} atoms)"

@@ -254,13 +254,7 @@ class DrugLikeSet(TrainingSet):
         s = self.split(split)
         if isinstance(s, FlatMolecules):
             return bond_labels_of(s)
-        data, rows = s._data, s._rows            # the split's molecules in the built arrays: slice their bonds
-        starts, ends = data["bond_offsets"][rows], data["bond_offsets"][rows + 1]
-        counts = (ends - starts).astype(np.int64)
-        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(rows) else np.zeros(0, int)
-        bond_rows = data["bonds"][take].astype(np.int64)
-        bond_rows[:, :2].sort(axis=1)
-        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), bond_rows
+        return s.bond_labels()
 
     def fingerprint(self) -> str:
         from unite_mol.data import druglike as dl
