@@ -23,7 +23,8 @@ default, or GEOM-drugs from the user's files: ``--geom-split-pickles FOLDER`` (M
 ``val_data.pickle``, ``test_data.pickle``) or ``--geom-rdkit-folder FOLDER`` (GEOM's ``summary_drugs.json``
 + pickles), or any ``--dataset NAME`` that ``python -m unite_mol.train --dataset`` reads (``druglike:SIZE``,
 ``geom:FOLDER``). Every source is a :class:`unite_mol.data.sets.TrainingSet`, the data interface of
-``python -m unite_mol.train``. The model is sized on the training split (:meth:`MoleculeConfig.from_data`: its elements, its
+``python -m unite_mol.train``.
+The model is sized on the training split (:meth:`MoleculeConfig.from_data`: its elements, its
 largest molecule); test molecules outside that are left out of reconstruction and counted.
 
 **No formal charges.** The molecule adapter has no charge head (it reads and writes elements and

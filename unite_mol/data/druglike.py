@@ -311,8 +311,11 @@ def _write_shard(folder: Path, positions: np.ndarray, results: list[dict[str, An
     return path
 
 
+Task = tuple[int, str, int, int]          # (position, SMILES, seed, MMFF iterations)
+
+
 def _run(s: dict[str, np.ndarray], chunks: list[np.ndarray], folder: Path, *, seed: int, workers: int,
-         progress: bool, work: Callable[[tuple[int, str, int, int]], tuple[int, dict[str, Any], float]] = _work) -> None:
+         progress: bool, work: Callable[[Task], tuple[int, dict[str, Any], float]] = _work) -> None:
     """Compute the conformers of ``chunks`` (positions into the sample ``s``), writing each shard when it is done.
 
     A killed run loses at most the shards in flight; the next run computes only what has no shard. Worker

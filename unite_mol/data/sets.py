@@ -346,7 +346,8 @@ class GeomSet(TrainingSet):
         overlap = geom.split_overlap(splits)
         shared = {f"{a}/{b}": sorted(s)[:3] for (a, b), s in overlap.items() if s}
         if shared:
-            raise ValueError(f"GEOM splits share molecules (SMILES): {shared}; a test molecule must never be trained on")
+            raise ValueError(f"GEOM splits share molecules (SMILES): {shared}; a test molecule must never be "
+                             "trained on")
         self._splits.update(splits)
 
     def _load(self, split: str) -> FlatSplit:
