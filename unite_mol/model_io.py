@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unite_mol.core.model import GEConfig
+from unite_mol.core.model import GEConfig, preset
 from unite_mol.core.unite import UniteModel
 from unite_mol.data.batching import MolBatch
 from unite_mol.model_files import load_model_files, save_model_files
@@ -172,3 +172,31 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
     if grow_depth:
         info["grow_depth"] = {"from": depth, "to": depth + grow_depth}
     return model, info
+
+
+def model_inputs(cfg: Any, data) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(decoder_stage, ge_inputs)``: the MoleculeConfig settings and the GE's extra inputs ``cfg`` asks for
+    (the composition table and element count read from the training ``data``)."""
+    decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
+                         local_weight=cfg.local_weight)
+    cond_features = slot_features = 0
+    if cfg.composition_cond or cfg.element_cond:   # the denoiser's conditions: element counts / each atom's
+        elements = tuple(int(z) for z in np.unique(data.numbers))   # element, drawn from this table when sampling
+        decoder_stage["composition_hist"] = MoleculeConfig.composition_table(data.numbers, data.offsets, elements)
+        cond_features = len(elements) if cfg.composition_cond else 0
+        slot_features = len(elements) if cfg.element_cond else 0
+    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
+                                        cond_features=cond_features, slot_features=slot_features).items() if v}
+    return decoder_stage, ge_inputs
+
+
+def model_configs(cfg: Any, data) -> tuple[GEConfig, MoleculeConfig]:
+    """The configs of a model trained from scratch (no ``init_from``) on the training ``data``."""
+    decoder_stage, ge_inputs = model_inputs(cfg, data)
+    overrides: dict[str, Any] = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
+    if cfg.fixed_latent_norm:
+        overrides["latent_affine"] = False
+    ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
+    mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
+                                       use_descriptors=cfg.use_descriptors, **decoder_stage)
+    return ge_cfg, mol_cfg
