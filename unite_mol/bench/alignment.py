@@ -28,7 +28,7 @@ baseline) the denoising pass runs that denoiser (for the VAE, ``z0`` is the post
 
 Writes ``results.json``, ``results.md`` (per model and ``t``: diagonal CKA per layer and mean, within-group
 CKA and k-NN overlap) and one ``alignment-NAME.png`` per model (the layer x layer CKA at the ``t`` nearest
-0.5, and the diagonal CKA against ``t``)::
+0.5, the tokenization pass against itself for reference, and the diagonal CKA against ``t``)::
 
     python -m unite_mol.bench alignment shipped=unite_mol/pretrained/unite-qm9 --n 512 --out benchmarks/alignment/qm9
 """
@@ -205,7 +205,8 @@ def alignment_scores(acts: Activations, *, k: int = 10, knn_items: int = 4096, s
     """Per ``t``: the layer x layer linear CKA (``cka[i][j]``: tokenization block i vs denoising block j), its
     diagonal, the within-group diagonal, the diagonal with the denoising side's tokens shuffled within groups
     (the CKA the shared labels alone give: a control), and the same-layer mutual k-NN overlap (plain and within-group)
-    on at most ``knn_items`` tokens."""
+    on at most ``knn_items`` tokens; and, once, the tokenization pass against itself (``cka_tokenize_self[i][j]``,
+    how alike its own blocks are: the reference for how sharp a layer-to-layer correspondence can look)."""
     from unite_mol.core.similarity import cka_matrix, knn_chance, knn_indices, knn_overlap, linear_cka
 
     n = acts.groups.shape[0]
@@ -227,7 +228,8 @@ def alignment_scores(acts: Activations, *, k: int = 10, knn_items: int = 4096, s
             "knn": [knn_overlap(a, knn_indices(h[sub], k)) for a, h in zip(tok_nn, hs)],
             "knn_within": [knn_overlap(a, knn_indices(h[sub], k, groups=gs)) for a, h in zip(tok_nn_w, hs)],
         }
-    return {"tokens": n, "knn_items": len(sub), "k": k, "knn_chance": knn_chance(len(sub), k), "times": per_t}
+    return {"tokens": n, "knn_items": len(sub), "k": k, "knn_chance": knn_chance(len(sub), k),
+            "cka_tokenize_self": cka_matrix(acts.tokenize, acts.tokenize), "times": per_t}
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -248,27 +250,31 @@ def table(name: str, res: dict[str, Any]) -> str:
 
 
 def plot(name: str, res: dict[str, Any], path: Path) -> None:
-    """Layer x layer CKA at the ``t`` nearest 0.5 and the diagonal CKA (plain and within-group) against ``t``."""
+    """Layer x layer CKA at the ``t`` nearest 0.5, the tokenization pass against itself, and the diagonal CKA
+    (plain, within-group, and the shuffled control) against ``t``."""
     from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
 
     times = list(res["times"])
     mid = min(times, key=lambda s: abs(float(s) - 0.5))
     mat = np.asarray(res["times"][mid]["cka"])
     depth = mat.shape[0]
-    fig = Figure(figsize=(10, 4.2))
-    ax = fig.add_subplot(1, 2, 1)
-    im = ax.imshow(mat, vmin=0, vmax=1, cmap="viridis", origin="lower")
-    for i in range(depth):
-        for j in range(depth):
-            ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if mat[i, j] < 0.6 else "black")
-    ax.set_xticks(range(depth), [str(j + 1) for j in range(depth)])
-    ax.set_yticks(range(depth), [str(i + 1) for i in range(depth)])
-    ax.set_xlabel("denoising-pass block")
-    ax.set_ylabel("tokenization-pass block")
-    ax.set_title(f"linear CKA at t = {mid}")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax = fig.add_subplot(1, 2, 2)
+    fig = Figure(figsize=(14, 4.2))
+    for k, (m, xlabel, title) in enumerate(((mat, "denoising-pass block", f"tokenization vs denoising, t = {mid}"),
+                                            (np.asarray(res["cka_tokenize_self"]), "tokenization-pass block",
+                                             "reference: tokenization vs itself"))):
+        ax = fig.add_subplot(1, 3, k + 1)
+        im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis", origin="lower")
+        for i in range(depth):
+            for j in range(depth):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] < 0.6 else "black")
+        ax.set_xticks(range(depth), [str(j + 1) for j in range(depth)])
+        ax.set_yticks(range(depth), [str(i + 1) for i in range(depth)])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("tokenization-pass block")
+        ax.set_title(f"linear CKA: {title}", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    ax = fig.add_subplot(1, 3, 3)
     ts = [float(s) for s in times]
     for i in range(depth):
         c = f"C{i % 10}"
