@@ -121,7 +121,7 @@ def _check_outputs(out, name, domain, kind, depth=2):
     assert m["domain"] == domain and m["kind"] == kind
     row = m["times"]["0.5"]
     assert len(row["cka"]) == depth and len(row["cka"][0]) == depth
-    for key in ("cka_diag", "cka_within", "cka_shuffled", "knn", "knn_within"):
+    for key in ("cka_diag", "cka_within", "cka_shuffled", "cka_input", "knn", "knn_within"):
         assert len(row[key]) == depth and all(0.0 <= v <= 1.0 + 1e-9 for v in row[key])
     assert len(m["cka_tokenize_self"]) == depth and m["cka_tokenize_self"][0][0] == pytest.approx(1.0)
     assert (out / f"alignment-{name}.png").stat().st_size > 0

@@ -23,7 +23,9 @@ carries its register's position embedding. That alone makes token representation
 measure is also reported *within groups* (``cka_within`` / ``knn_within``: features centred per element,
 resp. per register position, before comparing), which asks whether the passes agree on what varies
 inside a group; and, as a control, the plain CKA after shuffling the denoising side's tokens within their
-groups (``cka_shuffled``: what the shared labels alone give). For a model with a separate denoiser (the separate-weights ablation, the two-stage
+groups (``cka_shuffled``: what the shared labels alone give); and, as a reference, the tokenization blocks
+against the noisy latent ``z_t`` the denoiser is handed (``cka_input``: at ``t = 1`` that is ``z0``, a
+readout of the tokenization pass, so some alignment is there before the denoiser's first block). For a model with a separate denoiser (the separate-weights ablation, the two-stage
 baseline) the denoising pass runs that denoiser (for the VAE, ``z0`` is the posterior mean).
 
 Writes ``results.json``, ``results.md`` (per model and ``t``: diagonal CKA per layer and mean, within-group
@@ -137,12 +139,14 @@ def record_blocks(ge: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
 @dataclass
 class Activations:
     """Per-block hidden states of the same real tokens: ``tokenize[i]`` (n, W) and ``denoise[t][i]`` (n, W);
-    ``groups`` (n,) each token's label (element id / register position)."""
+    ``groups`` (n,) each token's label (element id / register position); ``inputs[t]`` (n, d) the noisy
+    latents the denoising pass read."""
 
     tokenize: list[torch.Tensor]
     denoise: dict[float, list[torch.Tensor]]
     groups: torch.Tensor
     per_batch_tokens: list[int] = field(default_factory=list)
+    inputs: dict[float, torch.Tensor] = field(default_factory=dict)   # t -> the denoising pass's input z_t (n, d)
 
 
 def _slots(blocks: Sequence[torch.Tensor], n: int, mask: torch.Tensor) -> list[torch.Tensor]:
@@ -160,6 +164,7 @@ def pass_activations(model, batches: Sequence[tuple[Any, torch.Tensor]], *, time
     depth = len(model.ge.blocks)
     tok: list[list[torch.Tensor]] = [[] for _ in range(depth)]
     den = {float(t): [[] for _ in range(depth)] for t in times}
+    inp: dict[float, list[torch.Tensor]] = {t: [] for t in den}
     groups, sizes = [], []
     d = model.config.latent_dim
     for b, (batch, grp) in enumerate(batches):
@@ -184,10 +189,12 @@ def pass_activations(model, batches: Sequence[tuple[Any, torch.Tensor]], *, time
             assert len(seen) == depth, f"expected {depth} block outputs, got {len(seen)}"
             for i, h in enumerate(_slots(seen, n, mask)):
                 den[t][i].append(h)
+            inp[t].append(z_t[mask])
         groups.append(grp[mask])
         sizes.append(int(mask.sum()))
     cat = lambda hs: [torch.cat(h) for h in hs]
-    return Activations(cat(tok), {t: cat(v) for t, v in den.items()}, torch.cat(groups), sizes)
+    return Activations(cat(tok), {t: cat(v) for t, v in den.items()}, torch.cat(groups), sizes,
+                       {t: torch.cat(v) for t, v in inp.items()})
 
 
 # ---------------------------------------------------------------------------------------------- scores
@@ -204,7 +211,9 @@ def within_group_permutation(groups: torch.Tensor, seed: int) -> torch.Tensor:
 def alignment_scores(acts: Activations, *, k: int = 10, knn_items: int = 4096, seed: int = 0) -> dict[str, Any]:
     """Per ``t``: the layer x layer linear CKA (``cka[i][j]``: tokenization block i vs denoising block j), its
     diagonal, the within-group diagonal, the diagonal with the denoising side's tokens shuffled within groups
-    (the CKA the shared labels alone give: a control), and the same-layer mutual k-NN overlap (plain and within-group)
+    (the CKA the shared labels alone give: a control), the tokenization blocks against the denoising pass's
+    input ``z_t`` itself (``cka_input``: what the denoiser is handed before any block; the alignment a block
+    adds beyond it is the difference), and the same-layer mutual k-NN overlap (plain and within-group)
     on at most ``knn_items`` tokens; and, once, the tokenization pass against itself (``cka_tokenize_self[i][j]``,
     how alike its own blocks are: the reference for how sharp a layer-to-layer correspondence can look)."""
     from unite_mol.core.similarity import cka_matrix, knn_chance, knn_indices, knn_overlap, linear_cka
@@ -225,6 +234,7 @@ def alignment_scores(acts: Activations, *, k: int = 10, knn_items: int = 4096, s
             "cka_diag": [mat[i][i] for i in range(len(hs))],
             "cka_within": [linear_cka(a, b, groups=acts.groups) for a, b in zip(acts.tokenize, hs)],
             "cka_shuffled": [linear_cka(a, b[perm]) for a, b in zip(acts.tokenize, hs)],
+            "cka_input": ([linear_cka(a, acts.inputs[t]) for a in acts.tokenize] if t in acts.inputs else None),
             "knn": [knn_overlap(a, knn_indices(h[sub], k)) for a, h in zip(tok_nn, hs)],
             "knn_within": [knn_overlap(a, knn_indices(h[sub], k, groups=gs)) for a, h in zip(tok_nn_w, hs)],
         }
@@ -240,11 +250,11 @@ def table(name: str, res: dict[str, Any]) -> str:
     lines = [f"**{name}** ({res['kind']}, {res['domain']}, {res['tokens']} tokens; k-NN: k = {res['k']} on "
              f"{res['knn_items']} tokens, chance {res['knn_chance']:.4f})", "",
              "| t | " + " | ".join(f"CKA L{i + 1}" for i in range(depth)) +
-             " | CKA mean | shuffled-in-group CKA mean | within-group CKA mean | k-NN mean | within-group k-NN mean |",
-             "|---" * (depth + 6) + "|"]
+             " | CKA mean | input z_t CKA mean | shuffled-in-group CKA mean | within-group CKA mean | k-NN mean | "
+             "within-group k-NN mean |", "|---" * (depth + 7) + "|"]
     for t, r in res["times"].items():
         lines.append(f"| {t} | " + " | ".join(f"{v:.3f}" for v in r["cka_diag"]) +
-                     f" | {mean(r['cka_diag']):.3f} | {mean(r['cka_shuffled']):.3f} | {mean(r['cka_within']):.3f} | {mean(r['knn']):.3f} | "
+                     f" | {mean(r['cka_diag']):.3f} | {mean(r['cka_input'] or [float('nan')]):.3f} | {mean(r['cka_shuffled']):.3f} | {mean(r['cka_within']):.3f} | {mean(r['knn']):.3f} | "
                      f"{mean(r['knn_within']):.3f} |")
     return "\n".join(lines) + "\n"
 
@@ -282,6 +292,9 @@ def plot(name: str, res: dict[str, Any], path: Path) -> None:
         ax.plot(ts, [res["times"][s]["cka_within"][i] for s in times], "--", color=c, lw=1)
     ax.plot(ts, [sum(res["times"][s]["cka_shuffled"]) / depth for s in times], ":", color="grey",
             label="control: shuffled in group (mean)")
+    if all(res["times"][s].get("cka_input") for s in times):
+        ax.plot(ts, [sum(res["times"][s]["cka_input"]) / depth for s in times], "-.", color="black", lw=1,
+                label="reference: the input z_t (mean)")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("t (1 = clean)")
     ax.set_ylabel("CKA, same block (dashed: within-group)")
