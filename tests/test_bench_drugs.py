@@ -158,6 +158,24 @@ def test_charged_molecule_is_refused_by_name(tmp_path, capsys):
 def test_bad_options_are_refused(capsys):
     assert drugs.main(["--entries", "unite,diffusion"]) == 2
     assert "unknown entries ['diffusion']" in capsys.readouterr().err
+    assert drugs.main(["--dataset", "druglike", "--size", "300"]) == 2
+    assert "--dataset names the data by itself" in capsys.readouterr().err
+    assert drugs.main(["--dataset", "zinc"]) == 2
+    assert "unknown dataset 'zinc'" in capsys.readouterr().err
+
+
+def test_dataset_names_give_the_same_splits_as_the_geom_flags(tmp_path):
+    """``bench drugs --dataset geom:FOLDER`` reads the training set ``train --dataset`` reads."""
+    from unite_mol.bench.drugs_data import bench_splits
+    from unite_mol.data.sets import training_set
+
+    folder = write_split_pickles(tmp_path / "geom")
+    by_flag, notes = geom_splits(split_pickles=str(folder))
+    by_name, notes_by_name = bench_splits(training_set(f"geom:{folder}"))
+    assert notes == notes_by_name
+    for name in ("train", "test"):
+        for key in ("numbers", "positions", "offsets", "smiles"):
+            np.testing.assert_array_equal(getattr(by_flag[name], key), getattr(by_name[name], key))
     assert drugs.main(["--geom-split-pickles", "a", "--geom-rdkit-folder", "b"]) == 2
     with pytest.raises(SystemExit):
         drugs.main(["--preset", "huge"])

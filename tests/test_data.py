@@ -24,14 +24,14 @@ def test_split_sizes_disjoint_and_complete():
 def test_committed_split_is_the_seeded_split():
     with np.load(REPO_SPLIT_FILE) as f:
         committed = {k: f[k] for k in ("train", "valid", "test")}
-    regenerated = make_split(qm9_module._load_all()["gdb_index"])
+    regenerated = make_split(qm9_module.load_all()["gdb_index"])
     for k in committed:
         np.testing.assert_array_equal(committed[k], regenerated[k])
     assert split_sha256(committed) == SPLIT_SHA256
 
 
 def test_cached_load_is_fast_and_molecules_are_valid():
-    qm9_module._load_all.cache_clear()
+    qm9_module.load_all.cache_clear()
     qm9.cache_clear()
     t0 = time.time()
     test = qm9("test")

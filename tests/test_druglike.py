@@ -101,6 +101,95 @@ def test_two_workers_give_the_same_set(cache):
         np.testing.assert_array_equal(one[key], two[key])
 
 
+KEYS = ("position", "moses_row", "numbers", "positions", "charges", "offsets", "bonds", "bond_offsets", "energy",
+        "smiles", "split", "failed_position", "failed_reason")
+
+
+def arrays(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+@needs_moses
+def test_build_resumes_from_its_shards_and_equals_a_fresh_build(cache):
+    """Issue 29: building 20 then 40 (two workers, shards of 10) computes the second 20 only, and gives what
+    one uninterrupted single-worker build gives."""
+    dl.build(20, workers=2, progress=False, shard_size=10)
+    folder = dl.shard_dir()
+    first = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert sorted(first) == ["000000000-000000010.npz", "000000010-000000020.npz"]
+    resumed = arrays(dl.build(40, workers=2, progress=False, shard_size=10))
+    now = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert len(now) == 4 and all(now[k] == v for k, v in first.items())      # the first shards were not redone
+    assert int(resumed["build_shards"]) == 4 and float(resumed["build_worker_seconds"]) > 0
+    small = arrays(dl.cache_path(20))
+    for key in ("numbers", "positions", "smiles"):                            # a larger build extends a smaller one
+        np.testing.assert_array_equal(small[key], resumed[key][: len(small[key])])
+    fresh = arrays(dl.build(40, workers=1, progress=False, shard_size=40, force=True))
+    assert sorted(p.name for p in folder.iterdir()) == ["000000000-000000040.npz"]
+    for key in KEYS:
+        np.testing.assert_array_equal(resumed[key], fresh[key], err_msg=key)
+
+
+@needs_moses
+def test_a_stopped_build_keeps_its_finished_shards(cache, monkeypatch):
+    real = dl.conformer
+    calls = []
+
+    def stop_at_the_15th(smiles, seed=0, **kw):
+        calls.append(smiles)
+        if len(calls) == 15:
+            raise KeyboardInterrupt
+        return real(smiles, seed, **kw)
+
+    monkeypatch.setattr(dl, "conformer", stop_at_the_15th)
+    with pytest.raises(KeyboardInterrupt):
+        dl.build(30, workers=1, progress=False, shard_size=10)
+    assert not dl.cache_path(30).exists()
+    assert [p.name for p in dl.shard_dir().iterdir()] == ["000000000-000000010.npz"]   # no partial shard, no temp file
+    calls.clear()
+    monkeypatch.setattr(dl, "conformer", lambda smiles, seed=0, **kw: calls.append(smiles) or real(smiles, seed, **kw))
+    data = arrays(dl.build(30, workers=1, progress=False, shard_size=10))
+    assert len(calls) == 20 and calls[0] == dl.sample(30)["smiles"][10]          # only the missing 20
+    assert len(data["smiles"]) + len(data["failed_smiles"]) == 30
+
+
+def die_at_position_25(task):
+    """A worker that is killed from outside on molecule 25 (sent to spawned workers by reference)."""
+    import os
+    import signal
+
+    if task[0] == 25:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return dl._work(task)
+
+
+@needs_moses
+def test_a_dead_worker_stops_the_build_instead_of_hanging(cache):
+    """A multiprocessing.Pool waits forever for a dead worker's task; the build must stop, keep its shards and
+    resume."""
+    s = dl.sample(30)
+    folder = dl.shard_dir()
+    folder.mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="worker process died.*run the same command again to continue"):
+        dl._run(s, dl._chunks(np.arange(30), 10), folder, seed=0, workers=2, progress=False, work=die_at_position_25)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert set(kept) <= {"000000000-000000010.npz", "000000010-000000020.npz"}   # whole shards only
+    data = arrays(dl.build(30, workers=1, progress=False, shard_size=10))
+    assert len(data["smiles"]) + len(data["failed_smiles"]) == 30
+
+
+def test_settings_fingerprint_names_what_decides_a_conformer():
+    if not HAVE_MOSES:
+        pytest.skip("molsets (MOSES SMILES) is not installed")
+    s = dl.build_settings(0)
+    assert s["molsets"] == "0.3.1" and s["etkdg"]["method"] == "ETKDGv3" and s["mmff"]["max_iters"] == dl.MMFF_MAX_ITERS
+    assert "size" not in s                                                   # shards are shared by every size
+    assert dl.settings_key(0) != dl.settings_key(1) and dl.cache_path(10) != dl.cache_path(20)
+    with pytest.raises(ValueError, match="shard_size"):
+        dl.build(10, shard_size=0)
+
+
 @needs_moses
 def test_card(cache, tmp_path):
     out = tmp_path / "card"
@@ -110,6 +199,8 @@ def test_card(cache, tmp_path):
     assert "force-field conformers, not GEOM's" in text
     assert "| all | 10 |" in text and "MMFF94 energies" in text and "0 of 10 sampled molecules" in text
     assert "| `bonds` | 100.00 %" in text   # the data's own bonds pass the bond-protocol stability
+    assert "s of wall-clock for 10 molecules (over all sittings, 1 shard(s)" in text and "settings fingerprint" in text
+    assert "Atom-count histogram" in text
     assert (out / "histograms.png").stat().st_size > 10_000
 
 
@@ -120,3 +211,6 @@ def test_cli_validates():
         dl.main(["build", "--workers", "0"])
     with pytest.raises(SystemExit):
         dl.main(["bogus"])
+    with pytest.raises(SystemExit):
+        dl.main(["build", "--shard-size", "0"])
+    assert dl.card_dir() == dl.REPO_DIR and dl.card_dir(50_000).name == "druglike-50000"

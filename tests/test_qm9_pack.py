@@ -7,13 +7,13 @@ import pytest
 
 from unite_mol.data import qm9_pack
 from unite_mol.data.bond_labels import qm9_bond_labels
-from unite_mol.data.qm9 import _load_all, _split, qm9
+from unite_mol.data.qm9 import load_all, _split, qm9
 
 qm9_module = importlib.import_module("unite_mol.data.qm9")
 
 
 def _clear():
-    for f in (_load_all, _split, qm9):
+    for f in (load_all, _split, qm9):
         f.cache_clear()
 
 

@@ -24,11 +24,12 @@ All methods report kekulé orders 1, 2 and 3 (never 4 = aromatic).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unite_mol.molecule import Molecule
+if TYPE_CHECKING:   # annotations only: Molecule.with_bonds calls this module
+    from unite_mol.molecule import Molecule
 
 METHODS = ("edm", "rdkit", "openbabel")
 
@@ -94,10 +95,10 @@ def _rdkit_bonds(mol: Molecule, charge: int) -> tuple[np.ndarray, np.ndarray, st
             rd = trial
         except (ValueError, RuntimeError) as exc:  # RDKit raises these when orders cannot be assigned
             note = f"rdkit:connectivity-only: {type(exc).__name__}: {exc}"
-    return _rdkit_bond_rows(rd), np.array([a.GetFormalCharge() for a in rd.GetAtoms()], np.int64), note
+    return rdkit_bond_rows(rd), np.array([a.GetFormalCharge() for a in rd.GetAtoms()], np.int64), note
 
 
-def _rdkit_bond_rows(rd: Any) -> np.ndarray:
+def rdkit_bond_rows(rd: Any) -> np.ndarray:
     from rdkit import Chem
 
     codes = {Chem.BondType.SINGLE: 1, Chem.BondType.DOUBLE: 2, Chem.BondType.TRIPLE: 3,

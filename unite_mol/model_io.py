@@ -12,6 +12,9 @@ The sidecar (format version 2) also holds ``weights_sha256``, the SHA-256 of the
 molecule config with its element list and coordinate scale, weight sharing, storage dtype). Loading
 checks both, so flipped bytes in the weights or an edited element list / coordinate scale in the sidecar
 are refused, naming the file. Version 1 files (no hashes) still load, with a warning.
+
+Training continues from saved models through :func:`init_from_saved` (new modules start fresh, ``grow_depth``
+appends identity blocks) and checks a model's held-out reconstruction with :func:`reconstruction_summary`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from unite_mol.core.model import GEConfig
+from unite_mol.core.model import GEConfig, preset
 from unite_mol.core.unite import UniteModel
+from unite_mol.data.batching import MolBatch
 from unite_mol.model_files import load_model_files, save_model_files
 from unite_mol.molecular import MoleculeAdapter, MoleculeConfig
 from unite_mol.runtime import pick_device
@@ -90,3 +95,108 @@ def shipped_sha256() -> str | None:
         return json.loads(DEFAULT_MODEL.with_suffix(".json").read_text()).get("weights_sha256")
     except (OSError, ValueError):
         return None
+
+
+#: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
+#: and can learn at their own LR): the decoder stage, and the GE's extra inputs (self-conditioning, pair bias,
+#: composition and per-atom element conditions)
+REFINER_PREFIXES = ("adapter.refiner.",)
+GE_INPUT_PREFIXES = tuple(f"{ge}.{name}." for ge in ("ge", "ge_denoise")
+                          for name in ("sc_in", "pair_bias", "cond_in", "slot_in"))
+
+
+def grown_block_prefixes(depth: int, grow: int) -> tuple[str, ...]:
+    """Parameter-name prefixes of ``grow`` GE blocks appended to a GE of ``depth`` blocks (both GEs)."""
+    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow))
+
+
+@torch.no_grad()
+def reconstruction_summary(model: UniteModel, batch: MolBatch, *, seed: int = 0) -> dict[str, float]:
+    """Element accuracy, per-molecule exact-element rate and aligned coordinate RMSD on a held-out batch."""
+    from unite_mol.geometry import kabsch_rmsd
+
+    was_training = model.training
+    model.eval()
+    z, mask = model.encode(batch, generator=torch.Generator(device=batch.mask.device).manual_seed(seed))
+    decoded = model.adapter.to_arrays(model.decode(z, mask), mask)
+    model.train(was_training)
+    acc, exact, rmsd = [], [], []
+    for (zs, xs), ref in zip(decoded, batch.molecules()):
+        same = zs == ref.numbers
+        acc.append(same.mean())
+        exact.append(bool(same.all()))
+        rmsd.append(kabsch_rmsd(xs, ref.positions))
+    return {"val_elem_acc": float(np.mean(acc)), "val_exact_elements": float(np.mean(exact)),
+            "val_rmsd_median_A": float(np.median(rmsd)), "val_rmsd_mean_A": float(np.mean(rmsd)),
+            "val_rmsd_lt_0.1A": float(np.mean(np.array(rmsd) < 0.1))}
+
+
+def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
+                    ge_inputs: dict[str, Any] | None = None, grow_depth: int = 0) -> tuple[UniteModel, dict[str, Any]]:
+    """A model built from a saved model's configs (with ``decoder_stage`` settings and the GE's extra
+    inputs ``ge_inputs``, e.g. ``self_cond``, applied) and its weights.
+
+    Modules the saved model lacks (a refiner or bond head, a self-conditioning input or pair-bias layers
+    added now; the GE's start silent) keep their fresh initialisation;
+    every other weight must be present with the same shape. ``grow_depth`` appends that many blocks to
+    the GE (and to a separate denoiser GE); they start as the identity (adaLN-zero), so the grown model
+    computes exactly what the saved one did until training moves them. Returns the model and a provenance
+    record (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh, the
+    depth grown).
+
+    Raises:
+        ValueError: if the saved model uses other objective weights sharing, or its weights do not fit.
+    """
+    import hashlib
+
+    saved = load_model(path)
+    if saved.shared_weights != shared_weights:
+        raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
+                         f"with shared_weights={shared_weights}")
+    mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
+    depth = saved.config.depth
+    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {}), "depth": depth + grow_depth})
+    if ge_cfg.pair_features and grow_depth:
+        raise ValueError("grow_depth with pair features is not supported (each block has its own pair bias)")
+    model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
+    missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
+    grown = grown_block_prefixes(depth, grow_depth)
+    fresh = sorted({".".join(k.split(".")[:3]) if k.startswith(grown) else k.split(".")[1] for k in missing})
+    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
+        raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    base = Path(path)
+    pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
+    info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
+            "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
+    if grow_depth:
+        info["grow_depth"] = {"from": depth, "to": depth + grow_depth}
+    return model, info
+
+
+def model_inputs(cfg: Any, data) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(decoder_stage, ge_inputs)``: the MoleculeConfig settings and the GE's extra inputs ``cfg`` asks for
+    (the composition table and element count read from the training ``data``)."""
+    decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
+                         local_weight=cfg.local_weight)
+    cond_features = slot_features = 0
+    if cfg.composition_cond or cfg.element_cond:   # the denoiser's conditions: element counts / each atom's
+        elements = tuple(int(z) for z in np.unique(data.numbers))   # element, drawn from this table when sampling
+        decoder_stage["composition_hist"] = MoleculeConfig.composition_table(data.numbers, data.offsets, elements)
+        cond_features = len(elements) if cfg.composition_cond else 0
+        slot_features = len(elements) if cfg.element_cond else 0
+    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
+                                        cond_features=cond_features, slot_features=slot_features).items() if v}
+    return decoder_stage, ge_inputs
+
+
+def model_configs(cfg: Any, data) -> tuple[GEConfig, MoleculeConfig]:
+    """The configs of a model trained from scratch (no ``init_from``) on the training ``data``."""
+    decoder_stage, ge_inputs = model_inputs(cfg, data)
+    overrides: dict[str, Any] = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
+    if cfg.fixed_latent_norm:
+        overrides["latent_affine"] = False
+    ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
+    mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
+                                       use_descriptors=cfg.use_descriptors, **decoder_stage)
+    return ge_cfg, mol_cfg

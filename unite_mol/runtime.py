@@ -2,7 +2,7 @@
 
 Every room of the package (the core trainer, the molecule and image adapters, their CLIs, the benches)
 takes these from here, so that each decision is made in one place and the arrows run one way: this
-module imports nothing from ``unite_mol`` but :mod:`unite_mol` itself (for its location).
+module imports nothing from ``unite_mol``.
 
 * provenance: :func:`git_commit`, :func:`command_line`, :func:`machine_info`;
 * device: :func:`pick_device` (``"auto"``: cuda, then mps, then cpu; a named device is checked);
@@ -46,11 +46,9 @@ def git_commit() -> str | None:
 
 def command_line() -> str:
     """This process's command line as the user typed it: ``python -m unite_mol.bench metrics --n 10``."""
-    import unite_mol
-
     prog = Path(sys.argv[0]).resolve()
     try:
-        module = ".".join(prog.relative_to(Path(unite_mol.__file__).resolve().parents[1]).with_suffix("").parts)
+        module = ".".join(prog.relative_to(Path(__file__).resolve().parents[1]).with_suffix("").parts)
     except ValueError:  # not a unite_mol module (a script, pytest, ...)
         return " ".join(["python", *sys.argv])
     return " ".join(["python -m", module.removesuffix(".__main__"), *sys.argv[1:]])

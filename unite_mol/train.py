@@ -1,5 +1,13 @@
 """``python -m unite_mol.train``: train a molecule model (UNITE, one of its ablations, or the two-stage
-VAE-latent baseline with ``--two-stage``) on QM9.
+VAE-latent baseline with ``--two-stage``) on QM9, the offline drug-like set or GEOM-drugs files.
+
+``--dataset`` names the data (:func:`unite_mol.data.sets.training_set`): ``qm9`` (default), ``druglike`` or
+``druglike:SIZE`` (MOSES SMILES with ETKDG + MMFF94 conformers, built on first use), ``geom:FOLDER`` (MiDi's
+split pickles or GEOM's rdkit_folder layout). Every set comes through one interface: its train / valid
+splits, bond labels (for ``--bond-head``) in one format, its element vocabulary (the model's, read from the
+training split) and a fingerprint, which the model's sidecar records with the set's name
+(``training.dataset``, ``training.data_fingerprint``). The model cannot represent formal charges: a charged
+molecule stops the run, naming it, unless ``--skip-charged`` leaves such molecules out.
 
 Training goes through :func:`unite_mol.core.entry.train_entry`, the one path every entry of every bench
 takes (random rotations as the augmentation of every entry). A thin, validated CLI over typed configs
@@ -23,6 +31,8 @@ Examples::
 
     python -m unite_mol.train --run-dir runs/qm9 --recipe shipped-qm9 --budget 60m
     python -m unite_mol.train --run-dir runs/qm9 --preset GE-CPU --budget 60m
+    python -m unite_mol.train --run-dir runs/drugs --dataset druglike:20000 --preset GE-CPU --budget 60m
+    python -m unite_mol.train --run-dir runs/geom --dataset geom:/data/geom --skip-charged --preset GE-S
     python -m unite_mol.train --run-dir runs/qm9-two-stage --preset GE-CPU --budget 60m --two-stage
     torchrun --nproc_per_node=8 -m unite_mol.train --run-dir runs/qm9-s --preset GE-S --device cuda
 """
@@ -35,7 +45,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,23 +54,18 @@ from unite_mol.core.entry import ENTRIES, entry_objective, train_entry, two_stag
 from unite_mol.core.model import PRESETS, GEConfig, preset
 from unite_mol.core.unite import UniteConfig, UniteModel
 from unite_mol.data import BucketBatchSampler, MolBatch, collate_arrays
-from unite_mol.data.batching import FRAMES
+from unite_mol.data.batching import FRAMES, EpochBatches
 from unite_mol.data.flat import FlatSplit
-from unite_mol.data.qm9 import data_fingerprint, qm9
-from unite_mol.model_io import build_model, save_model
+from unite_mol.data.runs import elements_text, eval_rows, load_training_set, trained_dataset  # noqa: F401
+from unite_mol.data.sets import TrainingSet, parse_name, training_set  # noqa: F401
+from unite_mol.model_io import (GE_INPUT_PREFIXES, REFINER_PREFIXES, build_model, grown_block_prefixes,  # noqa: F401
+                                init_from_saved, model_configs, model_inputs, reconstruction_summary, save_model)
 from unite_mol.sampling.config import STOCHASTIC_NOISE_LEVEL
 from unite_mol.molecular import MoleculeConfig
 from unite_mol.runtime import parse_duration, uncompiled
 
 #: with a budget-driven schedule, warm-up ends by this fraction of the budget at the latest
 BUDGET_WARMUP_FRAC = 0.05
-#: parameter-name prefixes of modules that can be added to a saved model (they start fresh in --init-from
-#: and can learn at their own LR): the decoder stage, and the GE's extra inputs (self-conditioning, pair bias,
-#: composition and per-atom element conditions)
-REFINER_PREFIXES = ("adapter.refiner.",)
-GE_INPUT_PREFIXES = tuple(f"{ge}.{name}." for ge in ("ge", "ge_denoise")
-                          for name in ("sc_in", "pair_bias", "cond_in", "slot_in"))
-
 #: Named recipes: the flag defaults (argparse ``dest`` -> value) that give a known model's architecture and
 #: objective; ``--recipe NAME`` applies them, flags on the command line still win. ``shipped-qm9`` is the
 #: shipped model's (``unite_mol/pretrained/unite-qm9.json``: its ``ge_config``, ``molecule_config`` and
@@ -97,7 +102,8 @@ class MolTrainConfig:
     pair_features: int = 0             # K > 0: the GE's attention sees pair distances (data; decoded estimate)
     composition_cond: bool = False     # the denoiser is told each molecule's composition (sampled from the data's)
     element_cond: bool = False         # the denoiser is told each atom's element (compositions sampled from the data's)
-    dataset: str = "qm9"
+    dataset: str = "qm9"               # unite_mol.data.sets.training_set name: qm9, druglike[:SIZE], geom:FOLDER
+    skip_charged: bool = False         # leave molecules with formal charges out (counted) instead of stopping
     batch_size: int = 128
     rotate: bool = True                # orient the training molecules (False: as stored)
     frame: str = "random"              # how: "random" rotations (augmentation) or each one's "canonical" frame
@@ -118,8 +124,7 @@ class MolTrainConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        if self.dataset != "qm9":
-            raise ValueError(f"unknown dataset {self.dataset!r}; available: 'qm9'")
+        parse_name(self.dataset)       # ValueError naming the accepted forms
         if self.frame not in FRAMES:
             raise ValueError(f"unknown frame {self.frame!r}; choose one of {sorted(FRAMES)}")
         if self.batch_size < 1:
@@ -151,44 +156,7 @@ class MolTrainConfig:
         return d
 
 
-class EpochBatches(Sequence[MolBatch]):
-    """One epoch's batches, collated on access from flat arrays (with bond labels when given)."""
-
-    def __init__(self, split: FlatSplit, index_batches: list[np.ndarray],
-                 bond_labels: tuple[np.ndarray, np.ndarray] | None = None):
-        self.split = split
-        self.index_batches = index_batches
-        self.bond_labels = bond_labels
-
-    def __len__(self) -> int:
-        return len(self.index_batches)
-
-    def __getitem__(self, i):
-        s = self.split
-        return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i], bond_labels=self.bond_labels)
-
-
-@torch.no_grad()
-def reconstruction_summary(model: UniteModel, batch: MolBatch, *, seed: int = 0) -> dict[str, float]:
-    """Element accuracy, per-molecule exact-element rate and aligned coordinate RMSD on a held-out batch."""
-    from unite_mol.geometry import kabsch_rmsd
-
-    was_training = model.training
-    model.eval()
-    z, mask = model.encode(batch, generator=torch.Generator(device=batch.mask.device).manual_seed(seed))
-    decoded = model.adapter.to_arrays(model.decode(z, mask), mask)
-    model.train(was_training)
-    acc, exact, rmsd = [], [], []
-    for (zs, xs), ref in zip(decoded, batch.molecules()):
-        same = zs == ref.numbers
-        acc.append(same.mean())
-        exact.append(bool(same.all()))
-        rmsd.append(kabsch_rmsd(xs, ref.positions))
-    return {"val_elem_acc": float(np.mean(acc)), "val_exact_elements": float(np.mean(exact)),
-            "val_rmsd_median_A": float(np.median(rmsd)), "val_rmsd_mean_A": float(np.mean(rmsd)),
-            "val_rmsd_lt_0.1A": float(np.mean(np.array(rmsd) < 0.1))}
-
-
+# long: one statement per flag, in the order of --help
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unite_mol.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -198,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
                         + "; ".join(f"{k} = {recipe_flags(k)}" for k in sorted(RECIPES))
                         + " (the shipped model's architecture and objective: element-conditioned, so "
                           "generate(formula=...) works)")
+    p.add_argument("--dataset", default="qm9", metavar="NAME",
+                   help="training data: qm9, druglike (the 2,000-molecule drug-like set), druglike:SIZE (built on "
+                        "first use; see python -m unite_mol.data.druglike) or geom:FOLDER (MiDi's split pickles or "
+                        "GEOM's rdkit_folder layout)")
+    p.add_argument("--skip-charged", action="store_true",
+                   help="leave molecules with formal charges out (counted) instead of stopping: the model has no "
+                        "charge head")
     p.add_argument("--preset", default="GE-CPU", choices=sorted(PRESETS), help="model size preset")
     p.add_argument("--latent-dim", type=int, default=None, help="per-atom latent width (default: the preset's)")
     p.add_argument("--fixed-latent-norm", action="store_true",
@@ -301,7 +276,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[MolTrainConfig, Any]:
                         flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,
                         self_cond_lag=args.self_cond_lag, self_cond_lag_strength=args.self_cond_lag_strength)
     cfg = MolTrainConfig(preset=args.preset, latent_dim=args.latent_dim, fixed_latent_norm=args.fixed_latent_norm,
-                         batch_size=args.batch_size,
+                         dataset=args.dataset, skip_charged=args.skip_charged, batch_size=args.batch_size,
                          rotate=not args.no_rotate, frame=args.frame, use_descriptors=not args.no_descriptors,
                          unite=unite,
                          compile=args.compile, refine_layers=args.refine_layers, refine_width=args.refine_width,
@@ -331,7 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if cfg.recipe is not None:
         say(f"recipe {cfg.recipe}: {recipe_flags(cfg.recipe)}")
-    _, record = train(cfg, tcfg, args.run_dir)
+    try:
+        data = load_training_set(cfg.dataset, args.run_dir, skip_charged=cfg.skip_charged, say=say)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _, record = train(cfg, tcfg, args.run_dir, data=data)
     if int(os.environ.get("RANK", "0")) == 0:
         if record["stopped"] == "signal" and record["stopped_in"] == "stage1":
             print("stopped by a signal during stage 1 (checkpointed); run the same command again to resume",
@@ -362,11 +342,6 @@ def grown_prefixes(args: argparse.Namespace) -> tuple[str, ...]:
     return grown_block_prefixes(depth, args.grow_depth)
 
 
-def grown_block_prefixes(depth: int, grow: int) -> tuple[str, ...]:
-    """Parameter-name prefixes of ``grow`` GE blocks appended to a GE of ``depth`` blocks (both GEs)."""
-    return tuple(f"{ge}.blocks.{i}." for ge in ("ge", "ge_denoise") for i in range(depth, depth + grow))
-
-
 def entry_name(args: argparse.Namespace) -> str:
     """The entry the flags ask for (both ablation flags together: ``unite`` with both switches set)."""
     if args.two_stage:
@@ -390,36 +365,14 @@ def final_message(summary: dict[str, Any], run_dir: Path) -> str:
                "resumes)"))
 
 
-def model_inputs(cfg: MolTrainConfig, data) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(decoder_stage, ge_inputs)``: the MoleculeConfig settings and the GE's extra inputs ``cfg`` asks for
-    (the composition table and element count read from the training ``data``)."""
-    decoder_stage = dict(refine_layers=cfg.refine_layers, refine_width=cfg.refine_width, bond_head=cfg.bond_head,
-                         local_weight=cfg.local_weight)
-    cond_features = slot_features = 0
-    if cfg.composition_cond or cfg.element_cond:   # the denoiser's conditions: element counts / each atom's
-        elements = tuple(int(z) for z in np.unique(data.numbers))   # element, drawn from this table when sampling
-        decoder_stage["composition_hist"] = MoleculeConfig.composition_table(data.numbers, data.offsets, elements)
-        cond_features = len(elements) if cfg.composition_cond else 0
-        slot_features = len(elements) if cfg.element_cond else 0
-    ge_inputs = {k: v for k, v in dict(self_cond=cfg.self_cond, pair_features=cfg.pair_features,
-                                        cond_features=cond_features, slot_features=slot_features).items() if v}
-    return decoder_stage, ge_inputs
+def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path, *, data: TrainingSet | None = None
+          ) -> tuple[UniteModel, dict[str, Any]]:
+    """Train (or resume) a molecule model on ``data`` (default: :func:`load_training_set` of ``cfg.dataset``);
+    returns (EMA model, the entry's record).
 
-
-def model_configs(cfg: MolTrainConfig, data) -> tuple[GEConfig, MoleculeConfig]:
-    """The configs of a model trained from scratch (no ``init_from``) on the training ``data``."""
-    decoder_stage, ge_inputs = model_inputs(cfg, data)
-    overrides: dict[str, Any] = {} if cfg.latent_dim is None else {"latent_dim": cfg.latent_dim}
-    if cfg.fixed_latent_norm:
-        overrides["latent_affine"] = False
-    ge_cfg = preset(cfg.preset, **overrides, **ge_inputs)
-    mol_cfg = MoleculeConfig.from_data(data.numbers, data.positions, data.offsets,
-                                       use_descriptors=cfg.use_descriptors, **decoder_stage)
-    return ge_cfg, mol_cfg
-
-
-def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, dict[str, Any]]:
-    """Train (or resume) a molecule model; returns (EMA model, the entry's record)."""
+    Raises:
+        ValueError: for data that do not fit the config (e.g. ``bond_head`` on a set without bond labels).
+    """
     import time
 
     from unite_mol.data import canonical_frame, random_rotation  # looked up per run, as the bench does
@@ -427,9 +380,10 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     t0 = time.monotonic()
     frame = {"random": random_rotation, "canonical": canonical_frame}[cfg.frame]
     run_dir = Path(run_dir)
-    say("loading the QM9 training and validation splits...")
-    data = qm9("train")
-    valid = qm9("valid")
+    dataset = load_training_set(cfg.dataset, run_dir, skip_charged=cfg.skip_charged, say=say) if data is None else data
+    data_fingerprint = dataset.fingerprint()
+    data = dataset.split("train")
+    valid = dataset.split("valid")
     torch.manual_seed(tcfg.seed)
     decoder_stage, ge_inputs = model_inputs(cfg, data)
     if cfg.init_from is not None:
@@ -445,12 +399,16 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
     sampler = BucketBatchSampler(data.num_atoms, cfg.batch_size, seed=tcfg.seed)
     bond_labels = None
     if cfg.bond_head:
-        from unite_mol.data.bond_labels import qm9_bond_labels
-
-        say("loading the QM9 bond labels (perceived once, then cached)...")
-        bond_labels = qm9_bond_labels("train")
-    eval_rows = np.arange(min(cfg.eval_molecules, len(valid)))
-    eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, eval_rows)
+        say(f"loading the {dataset.name} bond labels" + (" (perceived once, then cached)..." if dataset.name == "qm9"
+                                                           else "..."))
+        bond_labels = dataset.bond_labels("train")
+        if bond_labels is None:
+            raise ValueError(f"--bond-head needs bond labels, and the {dataset.name} set has none")
+    rows = eval_rows(valid, data, cfg.eval_molecules)
+    if len(rows) == 0:
+        raise ValueError(f"no molecule of the {dataset.name} validation split fits a model sized on its training split "
+                         "(elements, atom count): nothing to check reconstruction on")
+    eval_batch = collate_arrays(valid.numbers, valid.positions, valid.offsets, rows)
     objective = (two_stage_config(cfg.unite) if cfg.entry == "two-stage"
                  else entry_objective(cfg.entry, cfg.unite)).to_dict()
     meta = {"config": {"molecule_training": cfg.to_dict(), "ge": ge_cfg.to_dict(), "molecule": mol_cfg.to_dict(),
@@ -462,8 +420,8 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         summary.update(step=trainer.step, elapsed_s=round(trainer.elapsed, 1))
         with open(run_dir / "eval.jsonl", "a") as fh:
             fh.write(json.dumps(summary) + "\n")
-        extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": "qm9",
-                              "data_fingerprint": data_fingerprint(),
+        extra = {"training": {"step": trainer.step, "elapsed_s": trainer.elapsed, "dataset": dataset.name,
+                              "data_fingerprint": data_fingerprint, "data_notes": dataset.notes(),
                               "entry": cfg.entry, "objective": objective, "batch_size": cfg.batch_size,
                               "rotate": cfg.rotate, "frame": cfg.frame, "init_from": init_info},
                  "eval": summary}
@@ -471,58 +429,14 @@ def train(cfg: MolTrainConfig, tcfg, run_dir: str | Path) -> tuple[UniteModel, d
         if cfg.snapshots:
             save_model(run_dir / "snapshots" / f"model-{trainer.step:07d}", ema, extra=extra, storage_dtype="float16")
 
-    say(f"{cfg.entry} on {len(data):,} molecules, GE {cfg.preset if cfg.init_from is None else 'from ' + cfg.init_from} "
+    say(f"{cfg.entry} on {len(data):,} {dataset.name} molecules (elements {elements_text(dataset.elements)}, up to "
+        f"{int(data.num_atoms.max())} atoms), GE {cfg.preset if cfg.init_from is None else 'from ' + cfg.init_from} "
         f"(width {ge_cfg.width}, depth {ge_cfg.depth}), batch {cfg.batch_size}; start-up took "
         f"{time.monotonic() - t0:.0f} s; FLOPs are counted "
         + ("before compiling, outside the budget" if cfg.compile else "on the first training steps, inside the budget"))
     return train_entry(build, lambda epoch: EpochBatches(data, sampler.epoch(epoch), bond_labels), entry=cfg.entry,
                        unite=cfg.unite, train=tcfg, run_dir=run_dir, augment=frame if cfg.rotate else None,
                        compile=cfg.compile, extra_state=meta, on_checkpoint=on_checkpoint)
-
-
-def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_weights: bool = True,
-                    ge_inputs: dict[str, Any] | None = None, grow_depth: int = 0) -> tuple[UniteModel, dict[str, Any]]:
-    """A model built from a saved model's configs (with ``decoder_stage`` settings and the GE's extra
-    inputs ``ge_inputs``, e.g. ``self_cond``, applied) and its weights.
-
-    Modules the saved model lacks (a refiner or bond head, a self-conditioning input or pair-bias layers
-    added now; the GE's start silent) keep their fresh initialisation;
-    every other weight must be present with the same shape. ``grow_depth`` appends that many blocks to
-    the GE (and to a separate denoiser GE); they start as the identity (adaLN-zero), so the grown model
-    computes exactly what the saved one did until training moves them. Returns the model and a provenance
-    record (path, SHA-256 of the weights, the step it was trained to, the modules that started fresh, the
-    depth grown).
-
-    Raises:
-        ValueError: if the saved model uses other objective weights sharing, or its weights do not fit.
-    """
-    import hashlib
-
-    from unite_mol.model_io import load_model
-
-    saved = load_model(path)
-    if saved.shared_weights != shared_weights:
-        raise ValueError(f"{path} was trained with shared_weights={saved.shared_weights}; cannot continue it "
-                         f"with shared_weights={shared_weights}")
-    mol_cfg = MoleculeConfig.from_dict({**saved.adapter.config.to_dict(), **decoder_stage})
-    depth = saved.config.depth
-    ge_cfg = GEConfig.from_dict({**saved.config.to_dict(), **(ge_inputs or {}), "depth": depth + grow_depth})
-    if ge_cfg.pair_features and grow_depth:
-        raise ValueError("grow_depth with pair features is not supported (each block has its own pair bias)")
-    model = build_model(ge_cfg, mol_cfg, shared_weights=shared_weights)
-    missing, unexpected = model.load_state_dict(saved.state_dict(), strict=False)
-    grown = grown_block_prefixes(depth, grow_depth)
-    fresh = sorted({".".join(k.split(".")[:3]) if k.startswith(grown) else k.split(".")[1] for k in missing})
-    if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
-        raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    base = Path(path)
-    pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
-    info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
-            "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
-    if grow_depth:
-        info["grow_depth"] = {"from": depth, "to": depth + grow_depth}
-    return model, info
 
 
 if __name__ == "__main__":

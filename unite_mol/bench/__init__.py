@@ -14,4 +14,5 @@ BENCHMARKS = {
     "partial": "unite_mol.bench.partial",
     "levers": "unite_mol.bench.levers",
     "throughput": "unite_mol.bench.throughput",
+    "alignment": "unite_mol.bench.alignment",
 }

@@ -306,6 +306,7 @@ def _jsonable(obj: Any) -> Any:
     return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
+# long: one linear command: the flags, then each diagnostic in the order of its report
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench diagnose", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

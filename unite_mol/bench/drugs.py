@@ -21,7 +21,10 @@ accounting, then measured the same way:
 Data: the offline drug-like set (MOSES SMILES, ETKDG + MMFF94; ``--size`` molecules, 80/10/10 split) by
 default, or GEOM-drugs from the user's files: ``--geom-split-pickles FOLDER`` (MiDi's ``train_data.pickle``,
 ``val_data.pickle``, ``test_data.pickle``) or ``--geom-rdkit-folder FOLDER`` (GEOM's ``summary_drugs.json``
-+ pickles). The model is sized on the training split (:meth:`MoleculeConfig.from_data`: its elements, its
++ pickles), or any ``--dataset NAME`` that ``python -m unite_mol.train --dataset`` reads (``druglike:SIZE``,
+``geom:FOLDER``). Every source is a :class:`unite_mol.data.sets.TrainingSet`, the data interface of
+``python -m unite_mol.train``.
+The model is sized on the training split (:meth:`MoleculeConfig.from_data`: its elements, its
 largest molecule); test molecules outside that are left out of reconstruction and counted.
 
 **No formal charges.** The molecule adapter has no charge head (it reads and writes elements and
@@ -174,6 +177,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="ODE steps (default: the preset's)")
     p.add_argument("--budget", default=None, help="wall-clock per entry, e.g. 15m (default: the preset's)")
     p.add_argument("--xtb", action="store_true", help="also GFN2-xTB relaxation energies (about 1.4 s a molecule)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="the data by name, as python -m unite_mol.train --dataset reads it: druglike, druglike:SIZE or "
+                        "geom:FOLDER (either GEOM layout, detected); default the drug-like set of --size molecules")
     p.add_argument("--geom-split-pickles", default=None, metavar="FOLDER",
                    help="GEOM-drugs from MiDi split pickles (train_data.pickle, val_data.pickle, test_data.pickle)")
     p.add_argument("--geom-rdkit-folder", default=None, metavar="FOLDER",
@@ -206,6 +212,8 @@ def resolve(args: argparse.Namespace) -> tuple[DrugPreset, list[str]]:
         raise ValueError("--drug-samples must be >= 0 and --geom-limit >= 1")
     if args.geom_split_pickles and args.geom_rdkit_folder:
         raise ValueError("give --geom-split-pickles or --geom-rdkit-folder, not both")
+    if args.dataset and (args.geom_split_pickles or args.geom_rdkit_folder or args.size):
+        raise ValueError("--dataset names the data by itself; drop --geom-split-pickles / --geom-rdkit-folder / --size")
     entries = [e.strip() for e in args.entries.split(",") if e.strip()]
     bad = [e for e in entries if e not in ENTRIES]
     if bad or not entries:
@@ -214,7 +222,7 @@ def resolve(args: argparse.Namespace) -> tuple[DrugPreset, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from unite_mol.bench.drugs_data import canonical_smiles, druglike_splits, geom_splits, representable
+    from unite_mol.bench.drugs_data import bench_splits, canonical_smiles, druglike_splits, geom_splits, representable
     from unite_mol.bench.qm9_eval import reconstruction_eval
     from unite_mol.bench.qm9_train import train_entry
 
@@ -222,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     try:
         pr, entries = resolve(args)
-        if args.geom_split_pickles or args.geom_rdkit_folder:
+        if args.dataset:
+            from unite_mol.data.sets import training_set
+
+            splits, data_notes = bench_splits(training_set(
+                args.dataset, seed=args.seed, workers=1, progress=False, skip_charged=args.skip_charged,
+                geom_conformers=args.geom_conformers, geom_limit=args.geom_limit, trusted=args.trusted))
+        elif args.geom_split_pickles or args.geom_rdkit_folder:
             splits, data_notes = geom_splits(split_pickles=args.geom_split_pickles, rdkit_folder=args.geom_rdkit_folder,
                                              limit=args.geom_limit, conformers=args.geom_conformers, seed=args.seed,
                                              skip_charged=args.skip_charged, trusted=args.trusted)

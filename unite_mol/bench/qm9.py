@@ -82,6 +82,7 @@ PRESETS = {
 }
 
 
+# long: one linear command: the flags, then train, score and report each entry in turn
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench qm9", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -84,15 +84,16 @@ def steady_rate(curve: Path) -> dict[str, float]:
 
 def run_variant(name: str, flags: list[str], *, model: str, budget_s: float, batch_size: int, seed: int,
                 workdir: Path) -> dict[str, Any]:
-    from unite_mol.train import main as train_main
+    from unite_mol.train import configs_from_args, parse_args, train
 
     run = workdir / name
     argv = ["--run-dir", str(run), "--init-from", model, "--budget", f"{budget_s:.0f}s", "--steps", "100000",
             "--batch-size", str(batch_size), "--seed", str(seed), "--log-every", "5", "--ckpt-every", "100000",
             "--lr-schedule", "constant", *RECIPE, *flags]
-    rc = train_main(argv)
-    if rc != 0:
-        raise RuntimeError(f"variant {name}: training exited with {rc}")
+    cfg, tcfg = configs_from_args(parse_args(argv))   # the command's own flags, typed; then its training path
+    _, trained = train(cfg, tcfg, run)
+    if trained["stopped"] == "signal" and trained["stopped_in"] == "stage1":   # where the command exits non-zero
+        raise RuntimeError(f"variant {name}: training stopped by a signal in stage 1")
     record = json.loads((run / "entry.json").read_text())
     rate = steady_rate(run / "metrics.jsonl")
     flops = float(record["stages"][-1]["flops_per_step"])

@@ -154,6 +154,7 @@ def _model_for(build: ModelFactory | UniteModel, entry: str, unite: UniteConfig)
     return model
 
 
+# long: the one path every entry trains through (UNITE, its ablations, both stages of the baseline)
 def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Sequence[Any]], *, entry: str,
                 unite: UniteConfig, train: TrainConfig, run_dir: str | Path, augment: Augment | None = None,
                 kl_weight: float = 1e-3, count_flops: bool = True, compile: bool = False,

@@ -321,6 +321,8 @@ class Trainer:
         return full if self.world == 1 else Shard(full, self.rank, n, self.world)
 
     # ------------------------------------------------------------------------------------------ loop
+    # long: the training loop in one piece, so that its per-step decisions (stop, checkpoint, skip, agreed
+    # across ranks) read in the order they happen
     def fit(self, *, stop_at: int | None = None) -> dict[str, Any]:
         """Train to ``config.steps`` (or ``stop_at``, for a run in parts), the budget, or SIGTERM; checkpoint.
 

@@ -21,7 +21,7 @@ import torch
 
 from unite_mol.core.flow import flow_loss, interpolate
 from unite_mol.core.model import check_ranges
-from unite_mol.core.unite import Tokens, UniteModel, _randn_like, denoise_for_loss, dropped_conditions, flow_times
+from unite_mol.core.unite import Tokens, UniteModel, randn_like, denoise_for_loss, dropped_conditions, flow_times
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def vae_loss(model: UniteModel, batch: Any, generator: torch.Generator,
     """Stage 1: reconstruction from a posterior sample + kl_weight * KL."""
     mu, logvar, mask = posterior(model, batch, generator)
     m = mask.float()
-    z = (mu + torch.exp(0.5 * logvar) * _randn_like(mu, generator)) * mask.unsqueeze(-1)   # (B, N, d)
+    z = (mu + torch.exp(0.5 * logvar) * randn_like(mu, generator)) * mask.unsqueeze(-1)   # (B, N, d)
     rec, logs = model.adapter.reconstruction_loss(model.decode(z, mask), batch)
     kl_tok = 0.5 * (mu.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(-1)    # (B, N)
     kl = (kl_tok * m).sum() / m.sum().clamp(min=1)
@@ -83,13 +83,13 @@ def latent_flow_loss(model: UniteModel, batch: Any, generator: torch.Generator,
     with torch.no_grad():
         tokens = model.adapter.embed(batch)
         mu, logvar, mask = posterior(model, batch, generator, tokens=tokens)
-        z0 = (mu + torch.exp(0.5 * logvar) * _randn_like(mu, generator)) * mask.unsqueeze(-1)
+        z0 = (mu + torch.exp(0.5 * logvar) * randn_like(mu, generator)) * mask.unsqueeze(-1)
     k = cfg.flow_copies
     b = mask.shape[0]
     target = z0.repeat(k, 1, 1)                                                       # (kB, N, d)
     mk = mask.repeat(k, 1)                                                            # (kB, N)
     t = flow_times(k * b, generator, cfg, mask.device)                                # (kB,)
-    z_t = interpolate(target, _randn_like(target, generator) * mk.unsqueeze(-1), t)   # (kB, N, d)
+    z_t = interpolate(target, randn_like(target, generator) * mk.unsqueeze(-1), t)   # (kB, N, d)
     cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.denoiser.null_condition)  # (kB,)
     fl = flow_loss(denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob), target, z_t, t, mk)
     return fl, {"flow": float(fl.detach()), "latent_std": float(z0[mask].float().std())}

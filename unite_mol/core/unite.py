@@ -257,7 +257,8 @@ class UniteModel(nn.Module):
         return self.tokenize(tokens, noise * tokens.mask.unsqueeze(-1)), tokens.mask
 
 
-def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal noise shaped and typed like ``x``, drawn from ``generator`` on its own device."""
     return torch.randn(x.shape, generator=generator, device=generator.device, dtype=torch.float32).to(x)
 
 
@@ -321,7 +322,7 @@ def lagged_point(target: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, mask:
     t_prev = (t - lag).clamp(min=0.0)                                                  # (B,)
     c = ((1 - t) / (1 - t_prev)).clamp(max=1.0) ** strength                            # (B,)
     c = c.view(-1, *([1] * (eps.dim() - 1))).to(eps.dtype)
-    e_prev = c * eps + torch.sqrt(1 - c * c) * _randn_like(eps, generator) * mask.unsqueeze(-1)
+    e_prev = c * eps + torch.sqrt(1 - c * c) * randn_like(eps, generator) * mask.unsqueeze(-1)
     return interpolate(target, e_prev, t_prev), t_prev
 
 
@@ -334,7 +335,7 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
     d = model.config.latent_dim
     dev = mask.device
 
-    noise = _randn_like(torch.empty(b, n, d, device=dev), generator) * m3   # (B, N, d)
+    noise = randn_like(torch.empty(b, n, d, device=dev), generator) * m3   # (B, N, d)
     z0 = model.tokenize(tokens, noise)                                      # (B, N, d)
 
     # reconstruction, with decoder noise augmentation on part of the batch
@@ -343,7 +344,7 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         t_dec = cfg.decoder_noise_tmin + (1 - cfg.decoder_noise_tmin) * _rand(b, generator, dev)   # (B,)
         use = _rand(b, generator, dev) < cfg.decoder_noise_prob                                    # (B,)
         t_dec = torch.where(use, t_dec, torch.ones_like(t_dec))
-        z_dec = interpolate(z0, _randn_like(z0, generator), t_dec) * m3                            # (B, N, d)
+        z_dec = interpolate(z0, randn_like(z0, generator), t_dec) * m3                            # (B, N, d)
     out = model.decode(z_dec, mask)
     rec, logs = model.adapter.reconstruction_loss(out, batch)
 
@@ -354,7 +355,7 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         target = (z0.detach() if cfg.stop_grad else z0).repeat(k, 1, 1)    # (kB, N, d)
         mk = mask.repeat(k, 1)                                              # (kB, N)
         t = flow_times(k * b, generator, cfg, dev)                          # (kB,)
-        eps = _randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
+        eps = randn_like(target, generator) * mk.unsqueeze(-1)             # (kB, N, d)
         z_t = interpolate(target, eps, t)                                   # (kB, N, d)
         cond = dropped_conditions(tokens.cond, k, generator, cfg.cond_dropout, model.ge.null_condition)  # (kB,)
         lagged = None

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from unite_mol.data.flat import FlatSplit
 from unite_mol.molecule import Molecule
 
 
@@ -192,3 +193,20 @@ class BucketBatchSampler:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.epoch(0))
+
+
+class EpochBatches(Sequence[MolBatch]):
+    """One epoch's batches, collated on access from flat arrays (with bond labels when given)."""
+
+    def __init__(self, split: FlatSplit, index_batches: list[np.ndarray],
+                 bond_labels: tuple[np.ndarray, np.ndarray] | None = None):
+        self.split = split
+        self.index_batches = index_batches
+        self.bond_labels = bond_labels
+
+    def __len__(self) -> int:
+        return len(self.index_batches)
+
+    def __getitem__(self, i):
+        s = self.split
+        return collate_arrays(s.numbers, s.positions, s.offsets, self.index_batches[i], bond_labels=self.bond_labels)

@@ -26,7 +26,7 @@ def molecule_bonds(numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Bond rows (M, 3) ``(i, j, order)`` of one molecule: Open Babel orders, RDKit aromaticity."""
     from rdkit import Chem
 
-    from unite_mol.bonds import _rdkit_bond_rows, openbabel_bond_rows, openbabel_obmol
+    from unite_mol.bonds import rdkit_bond_rows, openbabel_bond_rows, openbabel_obmol
     from unite_mol.molecule import Molecule
 
     rows, charges = openbabel_bond_rows(openbabel_obmol(numbers, positions))
@@ -38,7 +38,7 @@ def molecule_bonds(numbers: np.ndarray, positions: np.ndarray) -> np.ndarray:
         Chem.SanitizeMol(rd)
     except Exception:  # noqa: BLE001  RDKit raises several types; an unsanitisable molecule keeps kekulé orders
         return rows
-    rows = _rdkit_bond_rows(rd)                                        # aromatic bonds are order 4 after sanitising
+    rows = rdkit_bond_rows(rd)                                        # aromatic bonds are order 4 after sanitising
     rows[:, :2].sort(axis=1)                                           # i < j
     return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
 
@@ -65,7 +65,7 @@ def compute_labels(numbers: np.ndarray, positions: np.ndarray, offsets: np.ndarr
 def qm9_bond_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
     """Cached bond labels of a QM9 split (see the module docstring): (bond_offsets, bond_rows)."""
     from unite_mol.data.qm9 import SPLIT_SHA256, qm9
-    from unite_mol.data.qm9_pack import pack_bond_labels, pack_path
+    from unite_mol.data.qm9_pack_read import pack_bond_labels, pack_path
 
     pack = pack_path()
     if pack is not None:

@@ -16,20 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from unite_mol import elements
-from unite_mol.data.qm9 import PROPERTY_COLUMNS, SPLIT_SEED, SPLIT_SHA256, qm9
+from unite_mol.data.qm9 import PROPERTY_COLUMNS, SPLIT_SEED, SPLIT_SHA256, canonical_smiles, qm9  # noqa: F401
 
 OUT_DIR = Path(__file__).resolve().parents[2] / "datasets" / "qm9"
-
-
-def canonical_smiles(smiles: str) -> str | None:
-    """Canonical SMILES without stereo and without explicit hydrogens; None when RDKit cannot parse it."""
-    from rdkit import Chem
-
-    m = Chem.MolFromSmiles(smiles)
-    if m is None:
-        return None
-    Chem.RemoveStereochemistry(m)
-    return Chem.MolToSmiles(m)
 
 
 def perceived_smiles(mol, method: str) -> tuple[str | None, str]:

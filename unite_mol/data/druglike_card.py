@@ -131,14 +131,19 @@ def _git_commit() -> str:
         return "unknown"
 
 
+# long: one linear report: the card's sections in the order they are written
 def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed: int = dl.DEFAULT_SEED,
-               workers: int = dl.DEFAULT_WORKERS, progress: bool = True, calibration: bool = True) -> Path:
-    """Build the set if needed and write ``README.md`` and ``histograms.png`` into ``out_dir``."""
+               workers: int = dl.DEFAULT_WORKERS, shard_size: int = dl.DEFAULT_SHARD_SIZE, progress: bool = True,
+               calibration: int = dl.DEFAULT_SIZE) -> Path:
+    """Build the set if needed and write ``README.md`` and ``histograms.png`` into ``out_dir``.
+
+    ``calibration``: run the package's metrics on the first this many molecules (0: no calibration section).
+    """
     from rdkit import __version__ as rdkit_version
 
     t0 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = dl.load_arrays(size, seed, workers=workers, progress=progress)
+    data = dl.load_arrays(size, seed, workers=workers, progress=progress, shard_size=shard_size)
     stats = statistics(data)
     n_ok, n_bad = len(data["smiles"]), len(data["failed_smiles"])
     plot(stats, data["energy"], out_dir / "histograms.png",
@@ -165,9 +170,13 @@ def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed
         f"- **Conformers**: explicit hydrogens, ETKDGv3 (`randomSeed={seed}`, one retry from random coordinates),",
         f"  MMFF94 minimisation to convergence (at most {dl.MMFF_MAX_ITERS} iterations); bonds and formal charges",
         "  from RDKit (aromatic bonds kept as aromatic, order 4).",
-        f"- **Build**: {int(data['build_workers'])} worker process(es), {float(data['build_seconds']):.0f} s for "
-        f"{n_ok + n_bad:,} molecules ({1000 * float(data['build_seconds']) * int(data['build_workers']) / max(n_ok + n_bad, 1):.0f} "
-        "ms of worker time a molecule).",
+        f"- **Cache**: settings fingerprint `{dl.settings_key(seed)}` ({dl.build_settings(seed)['molsets']} molsets, "
+        f"RDKit {rdkit_version}, {dl.ETKDG_SETTINGS['method']}, MMFF94); the data stay in the unite_mol cache "
+        "(`$UNITE_MOL_CACHE`), only this card is in the repository.",
+        f"- **Build**: {float(data['build_seconds']):.0f} s of wall-clock for {n_ok + n_bad:,} molecules "
+        f"(over all sittings, {int(data['build_shards'])} shard(s), up to {int(data['build_workers'])} worker "
+        f"process(es)); {1000 * float(data['build_worker_seconds']) / max(n_ok + n_bad, 1):.0f} ms of conformer time "
+        f"a molecule in one worker. Shards are resumable: rerunning the command continues a stopped build.",
         "",
         "## Counts",
         "",
@@ -203,10 +212,11 @@ def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed
         for p, smi, r in list(zip(data["failed_position"], data["failed_smiles"], data["failed_reason"]))[:30]:
             lines.append(f"| {p} | `{smi}` | {r} |")
     if calibration:
-        mols = [m for name in dl.SPLIT_NAMES for m in dl.DrugLikeSplit(name, data)]
+        mols = [m for name in dl.SPLIT_NAMES for m in dl.DrugLikeSplit(name, data)][:calibration]
         metrics, reasons, seconds = calibrate(mols)
+        which = f"all {len(mols):,}" if len(mols) == n_ok else f"the first {len(mols):,} (train split first)"
         lines += ["", "## Calibration: the package's metrics on the data itself", "",
-                  f"`unite_mol.metrics.evaluate(molecules, protocols={CALIBRATION_PROTOCOLS})` on all {len(mols):,}",
+                  f"`unite_mol.metrics.evaluate(molecules, protocols={CALIBRATION_PROTOCOLS})` on {which}",
                   f"molecules ({seconds:.0f} s). `edm` and `openbabel` perceive bonds from the coordinates; `bonds`",
                   "uses each molecule's own RDKit bonds (aromatic counted as 1.5 against an element-and-charge",
                   "valence table, Nikitin et al. 2025). The data are correct by construction, so anything below",

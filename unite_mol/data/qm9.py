@@ -34,6 +34,7 @@ import numpy as np
 from unite_mol import elements
 from unite_mol.data.flat import FlatSplit
 from unite_mol.data.cache import cache_dir, fingerprint, save_npz_atomic
+from unite_mol.data.qm9_pack_read import load_pack, pack_path
 from unite_mol.molecule import Molecule
 
 NUM_MOLECULES = 130_831
@@ -125,12 +126,10 @@ def _process(folder: Path, show_progress: bool = True) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _load_all() -> dict[str, np.ndarray]:
-    from unite_mol.data.qm9_pack import load_pack, pack_path
-
+def load_all() -> dict[str, np.ndarray]:
     pack = pack_path()
     if pack is not None:                       # a machine without qm9pack (unite_mol.data.qm9_pack)
-        return load_pack(pack)
+        return load_pack(pack, PROPERTY_COLUMNS)
     folder = raw_dir()
     key = fingerprint({"raw": _raw_fingerprint(folder), "version": PROCESSING_VERSION})
     path = cache_dir() / f"qm9-{key}.npz"
@@ -165,7 +164,7 @@ def _split() -> dict[str, np.ndarray]:
         with np.load(REPO_SPLIT_FILE, allow_pickle=False) as f:
             split = {k: f[k] for k in ("train", "valid", "test")}
     else:
-        split = make_split(_load_all()["gdb_index"])
+        split = make_split(load_all()["gdb_index"])
     digest = split_sha256(split)
     if digest != SPLIT_SHA256:
         raise ValueError(f"the QM9 split does not match the pinned one (sha256 {digest} != {SPLIT_SHA256}); "
@@ -214,7 +213,7 @@ def qm9(split: str) -> QM9Split:
     """
     if split not in SPLIT_SIZES:
         raise ValueError(f"unknown QM9 split {split!r}; choose one of {sorted(SPLIT_SIZES)}")
-    data = _load_all()
+    data = load_all()
     wanted = _split()[split]
     rows = np.searchsorted(data["gdb_index"], wanted)
     if (rows >= len(data["gdb_index"])).any() or not np.array_equal(data["gdb_index"][rows], wanted):
@@ -224,16 +223,25 @@ def qm9(split: str) -> QM9Split:
 
 def _write_split_file(path: Path = REPO_SPLIT_FILE) -> str:
     """Regenerate ``datasets/qm9/split.npz`` from the seed (used once, by hand) and return its hash."""
-    split = make_split(_load_all()["gdb_index"])
+    split = make_split(load_all()["gdb_index"])
     save_npz_atomic(path, **split)
     return split_sha256(split)
 
 
 
+def canonical_smiles(smiles: str) -> str | None:
+    """Canonical SMILES without stereo and without explicit hydrogens; None when RDKit cannot parse it."""
+    from rdkit import Chem
+
+    m = Chem.MolFromSmiles(smiles)
+    if m is None:
+        return None
+    Chem.RemoveStereochemistry(m)
+    return Chem.MolToSmiles(m)
+
+
 def training_smiles() -> set[str]:
     """Canonical SMILES of the training split (QM9's own, stereo removed): the novelty reference."""
-    from unite_mol.data.card import canonical_smiles
-
     out = set()
     for s in qm9("train").smiles:
         c = canonical_smiles(str(s))
@@ -245,8 +253,6 @@ def training_smiles() -> set[str]:
 def data_fingerprint() -> str:
     """``"qm9pack-<installed version> split sha256 <SPLIT_SHA256>"``: the data a model was trained on."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from unite_mol.data.qm9_pack import pack_path
 
     try:
         source = version("qm9pack")

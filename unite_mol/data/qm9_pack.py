@@ -19,40 +19,22 @@ Usage (here, then carry the file)::
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-PACK_ENV = "UNITE_MOL_QM9_PACK"
-PACK_VERSION = 1
-QUANTUM = 0.0005                      # A per int16 step
-SPLITS = ("train", "valid", "test")
-
-
-def pack_path() -> Path | None:
-    """The pack named by ``$UNITE_MOL_QM9_PACK``, or ``None`` when it is unset.
-
-    Raises:
-        FileNotFoundError: when it is set to a file that does not exist.
-    """
-    env = os.environ.get(PACK_ENV)
-    if not env:
-        return None
-    path = Path(env)
-    if not path.is_file():
-        raise FileNotFoundError(f"${PACK_ENV} names {path}, which does not exist")
-    return path
+from unite_mol.data.qm9_pack_read import (PACK_ENV, PACK_VERSION, QUANTUM, SPLITS, load_pack,  # noqa: F401 (public here)
+                                          pack_bond_labels, pack_path)
 
 
 def write_pack(path: str | Path) -> Path:
     """Write the pack of the processed QM9 data (needs ``qm9pack``, or a pack already, and the bond labels)."""
     from unite_mol.data.bond_labels import qm9_bond_labels
-    from unite_mol.data.qm9 import _load_all
+    from unite_mol.data.qm9 import load_all
     from unite_mol.files import atomic_open
 
-    data = _load_all()
+    data = load_all()
     pos = np.asarray(data["positions"], dtype=np.float64)
     q = np.rint(pos / QUANTUM)
     if np.abs(q).max() > np.iinfo(np.int16).max:
@@ -72,48 +54,6 @@ def write_pack(path: str | Path) -> Path:
     with atomic_open(path) as fh:
         np.savez_compressed(fh, **arrays)
     return path
-
-
-def _read(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of a pack (only those are decompressed), after checking its version.
-
-    Raises:
-        ValueError: for a pack of another version, or one without one of ``keys``.
-    """
-    with np.load(path, allow_pickle=False) as f:
-        version = int(f["version"]) if "version" in f.files else -1
-        if version != PACK_VERSION:
-            raise ValueError(f"{path}: QM9 pack version {version}, this unite_mol reads version {PACK_VERSION}")
-        missing = [k for k in keys if k not in f.files]
-        if missing:
-            raise ValueError(f"{path} is not a complete QM9 pack: no {missing[0]!r}")
-        return {k: f[k] for k in keys}
-
-
-def load_pack(path: Path) -> dict[str, np.ndarray]:
-    """The processed arrays (as :func:`unite_mol.data.qm9._load_all` returns them) from a pack.
-
-    Raises:
-        ValueError: for a pack of another version or with missing arrays.
-    """
-    from unite_mol.data.qm9 import PROPERTY_COLUMNS
-
-    a = _read(path, ("gdb_index", "numbers", "positions_q", "quantum", "offsets", "smiles", "inchi"))
-    return {"gdb_index": a["gdb_index"].astype(np.int64), "numbers": a["numbers"],
-            "positions": a["positions_q"].astype(np.float64) * float(a["quantum"]),
-            "offsets": a["offsets"].astype(np.int64), "smiles": a["smiles"], "inchi": a["inchi"],
-            "properties": np.full((len(a["gdb_index"]), len(PROPERTY_COLUMNS)), np.nan)}
-
-
-def pack_bond_labels(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(bond_offsets, bond_rows) of a split from a pack, as :func:`qm9_bond_labels` returns them.
-
-    Raises:
-        ValueError: for a pack of another version or without that split's labels.
-    """
-    keys = (f"bonds_{split}_offsets", f"bonds_{split}_rows")
-    a = _read(path, keys)
-    return a[keys[0]].astype(np.int64), a[keys[1]].astype(np.int64)
 
 
 def main(argv: list[str] | None = None) -> int:

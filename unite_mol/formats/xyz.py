@@ -106,6 +106,7 @@ def _looks_like_atom(line: str) -> bool:
     return True
 
 
+# long: one linear parser, each check in the order of the file's lines
 def parse_xyz(lines: list[str]) -> Iterator[Record]:
     i, rec = 0, 0
     while i < len(lines):

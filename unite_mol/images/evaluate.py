@@ -72,6 +72,7 @@ def evaluate_model(model, clf, test_x: torch.Tensor, test_y: torch.Tensor, ref_s
     return row
 
 
+# long: one linear command: the flags, then each model scored in turn
 def main(argv: list[str] | None = None) -> int:
     from unite_mol.runtime import machine_info
     from unite_mol.files import atomic_open

@@ -184,6 +184,7 @@ def _validity(mol: Molecule, protocol: str, orders: np.ndarray | None) -> dict[s
     return {"valid": True, "connected": connected, "smiles": smiles, "reason": ""}
 
 
+# long: the public entry point: input checks, then one pass per protocol, as the module docstring lists them
 def evaluate(molecules: Iterable[Any], *, reference: set[str] | None = None,
              protocols: Sequence[str] = PROTOCOLS, geometry: bool = False,
              reference_molecules: Sequence[Molecule] | None = None) -> EvalResult:
