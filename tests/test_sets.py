@@ -73,7 +73,7 @@ def have_qm9() -> bool:
 
     q = importlib.import_module("unite_mol.data.qm9")
     try:
-        q._load_all()
+        q.load_all()
         return True
     except FileNotFoundError:
         return False

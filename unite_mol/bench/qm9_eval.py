@@ -87,8 +87,9 @@ def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: i
 
     def progress(what: str, done: int, total: int) -> None:
         """A line at every tenth of each phase, with its rate and the time left."""
-        if what != state["what"]:
-            state.update(what=what, t0=time.time(), next=0.0)
+        if what != state["what"] or done == 0:
+            state.update(what=what, t0=time.time(), next=0.1)
+            return
         if done / total + 1e-9 >= state["next"] or done == total:
             dt = max(time.time() - state["t0"], 1e-9)
             print(f"[physics] {what}: {done}/{total}, {done / dt:.2f}/s, about {(total - done) * dt / done:.0f} s "

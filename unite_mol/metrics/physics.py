@@ -172,6 +172,8 @@ def _pool_map(fn: Callable, items: list, workers: int, progress: Callable[[str, 
     """``fn`` over ``items`` in ``workers`` processes (in order), reporting ``progress(what, done, total)``."""
     if not items:
         return []
+    if progress:
+        progress(what, 0, len(items))   # the phase starts (rates and time left count from here)
     out = []
     if workers <= 1:
         for k, it in enumerate(items):
@@ -282,7 +284,7 @@ def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecu
         xtb_n: most EDM-valid-and-connected molecules to relax with GFN2-xTB (0: none).
         pb_n: most molecules to run PoseBusters and the usable check on (``None``: all).
         workers: processes for xTB and PoseBusters.
-        progress: ``progress(what, done, total)`` after each molecule of each phase.
+        progress: ``progress(what, done, total)`` as each phase starts (``done = 0``) and after each task.
 
     Returns:
         ``(metrics, records)``: flat metrics and one record per molecule that was relaxed or checked.
