@@ -78,7 +78,6 @@ PENDING_EDGES: dict[tuple[str, str], str] = {
     ("unite_mol.data.druglike_card", "unite_mol.metrics"): "the card's calibration row (issue 29 branch)",
 }
 PENDING_FILES: dict[str, str] = {
-    "unite_mol/core/trainer.py": "493 lines: the Trainer's checkpoint and loop code are to be split (issue 27)",
     "unite_mol/data/druglike.py": "599 lines since the resumable, sharded builder (issue 29): the builder is to move "
                                   "into its own module with the source / conformer helpers below it (issue 27)",
 }
