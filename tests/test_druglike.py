@@ -193,7 +193,9 @@ def test_settings_fingerprint_names_what_decides_a_conformer():
 @needs_moses
 def test_card(cache, tmp_path):
     out = tmp_path / "card"
-    path = dl.main(["card", "--size", "10", "--workers", "1", "--no-progress", "--out-dir", str(out)])
+    from unite_mol.bench.druglike_card import main as card_main
+
+    path = card_main(["--size", "10", "--workers", "1", "--no-progress", "--out-dir", str(out)])
     assert path == 0
     text = (out / "README.md").read_text()
     assert "force-field conformers, not GEOM's" in text
@@ -213,4 +215,6 @@ def test_cli_validates():
         dl.main(["bogus"])
     with pytest.raises(SystemExit):
         dl.main(["build", "--shard-size", "0"])
+    with pytest.raises(SystemExit):
+        dl.main(["card"])                 # the card is a bench command now
     assert dl.card_dir() == dl.REPO_DIR and dl.card_dir(50_000).name == "druglike-50000"

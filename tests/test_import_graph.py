@@ -71,17 +71,8 @@ KEEP_OFF: dict[str, tuple[str, ...]] = {
 }
 #: Known breaks left for a later change, each with its reason. A listed break that is gone fails the test (so
 #: the list only shrinks); anything not listed fails as usual.
-PENDING_EDGES: dict[tuple[str, str], str] = {
-    # the drug-like card (a report: plots, the package's metrics on the data) belongs above the judge, with its
-    # `card` command; issue 29 is rewriting both files in another branch, so the move waits for that merge
-    ("unite_mol.data.druglike", "unite_mol.data.druglike_card"): "card command of the data module (issue 29 branch)",
-    ("unite_mol.data.druglike_card", "unite_mol.metrics"): "the card's calibration row (issue 29 branch)",
-}
-PENDING_FILES: dict[str, str] = {
-    "unite_mol/core/trainer.py": "493 lines: the Trainer's checkpoint and loop code are to be split (issue 27)",
-    "unite_mol/data/druglike.py": "599 lines since the resumable, sharded builder (issue 29): the builder is to move "
-                                  "into its own module with the source / conformer helpers below it (issue 27)",
-}
+PENDING_EDGES: dict[tuple[str, str], str] = {}
+PENDING_FILES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ under ``benchmarks/`` with the command, machine, commit and wall-clock that prod
 BENCHMARKS = {
     "qm9": "unite_mol.bench.qm9",
     "drugs": "unite_mol.bench.drugs",
+    "druglike-card": "unite_mol.bench.druglike_card",
     "metrics": "unite_mol.bench.metrics_speed",
     "run": "unite_mol.bench.run_report",
     "draw": "unite_mol.bench.draw",

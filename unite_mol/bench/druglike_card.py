@@ -1,13 +1,22 @@
-"""The drug-like set's dataset card (``python -m unite_mol.data.druglike card``), computed from the data.
+"""``python -m unite_mol.bench druglike-card``: the drug-like set's dataset card, computed from the data.
 
 Counts per split, atom-count and element histograms (table and PNG), formal charges, MMFF94 energies,
 every failure with its reason, and the calibration row: the package's own metrics
 (:func:`unite_mol.metrics.evaluate`) run on the data itself, with bonds perceived by the EDM tables and by
 Open Babel, and with the molecules' own RDKit bonds (the ``bonds`` protocol). Nothing is typed in.
+
+The card is a report on the data (plots, the judge's metrics), so it lives above both: the set and its
+builder are :mod:`unite_mol.data.druglike`, which never imports the metrics. The command builds the set
+first if needed (resumable, like ``python -m unite_mol.data.druglike build``)::
+
+    python -m unite_mol.bench druglike-card [--size 2000] [--workers 2] [--out-dir DIR]
+
+The card goes to ``datasets/druglike/`` for the default size and to ``datasets/druglike-<size>/`` otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
 import platform
 import re
 import subprocess
@@ -152,7 +161,7 @@ def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed
     lines = [
         "# Dataset card: the drug-like 3D set (as used by unite_mol)",
         "",
-        f"Written by `python -m unite_mol.data.druglike card --size {size} --seed {seed} --workers {workers}` "
+        f"Written by `python -m unite_mol.bench druglike-card --size {size} --seed {seed} --workers {workers}` "
         "(every figure below is computed by that command;",
         f"last run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, commit {_git_commit()}, "
         f"RDKit {rdkit_version}).",
@@ -239,3 +248,29 @@ def write_card(out_dir: Path = dl.REPO_DIR, *, size: int = dl.DEFAULT_SIZE, seed
     path = out_dir / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m unite_mol.bench druglike-card",
+                                description="build the offline drug-like 3D set if needed, then write its dataset card")
+    p.add_argument("--size", type=int, default=dl.DEFAULT_SIZE, help=f"molecules to sample (default {dl.DEFAULT_SIZE})")
+    p.add_argument("--seed", type=int, default=dl.DEFAULT_SEED, help="sampling, split and ETKDG seed (default 0)")
+    p.add_argument("--workers", type=int, default=dl.DEFAULT_WORKERS, help="processes for conformer work (default 2)")
+    p.add_argument("--shard-size", type=int, default=dl.DEFAULT_SHARD_SIZE,
+                   help=f"molecules per shard file, what a stopped build can lose (default {dl.DEFAULT_SHARD_SIZE})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out-dir", default=None,
+                   help=f"folder for README.md and histograms.png (default {dl.REPO_DIR} for the default size, "
+                        f"else {dl.REPO_DIR.parent}/druglike-<size>)")
+    p.add_argument("--no-calibration", action="store_true", help="skip the metrics on the data itself")
+    p.add_argument("--calibration-size", type=int, default=dl.DEFAULT_SIZE,
+                   help=f"calibrate on the first this many molecules (default {dl.DEFAULT_SIZE})")
+    args = p.parse_args(argv)
+    if args.size < 1 or args.workers < 1:
+        p.error("--size and --workers must be at least 1")
+    if args.shard_size < 1 or args.calibration_size < 1:
+        p.error("--shard-size and --calibration-size must be at least 1")
+    out_dir = Path(args.out_dir) if args.out_dir else dl.card_dir(args.size)
+    print(write_card(out_dir, size=args.size, seed=args.seed, workers=args.workers, shard_size=args.shard_size,
+                     progress=not args.no_progress, calibration=args.calibration_size if not args.no_calibration else 0))
+    return 0
