@@ -57,3 +57,15 @@ def conditioned_model(ge_input: str, *, silent: bool = False, seed: int = 0):
 def qm9_batch(rows=range(8), split: str = "test"):
     s = qm9(split)
     return collate_arrays(s.numbers, s.positions, s.offsets, np.asarray(list(rows)))
+
+
+def embedded(smiles: str, seed: int = 0):
+    """An RDKit molecule with hydrogens and one ETKDG conformer (seeded): GEOM-style fixtures."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    assert AllChem.EmbedMolecule(mol, params) == 0
+    return mol

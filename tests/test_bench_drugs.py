@@ -15,8 +15,7 @@ import pytest
 pytest.importorskip("rdkit")
 pytest.importorskip("posebusters")
 
-from rdkit import Chem  # noqa: E402
-from rdkit.Chem import AllChem  # noqa: E402
+from helpers import embedded  # noqa: E402
 
 from unite_mol.bench import drugs  # noqa: E402
 from unite_mol.bench.drugs_data import FlatMolecules, geom_splits, require_uncharged  # noqa: E402
@@ -27,14 +26,6 @@ TRAIN = ["CCO", "Oc1ccccc1", "CC(=O)Nc1ccccc1", "CCN(CC)CC", "COc1ccccc1", "CC(C
 VALID = ["CCOC(C)=O", "Clc1ccccc1"]
 TEST = ["CC(C)O", "c1ccc2ccccc2c1", "CCS"]
 ZWITTERION = "[NH3+]CC(=O)[O-]"
-
-
-def embedded(smiles: str, seed: int = 0) -> Chem.Mol:
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    params = AllChem.ETKDGv3()
-    params.randomSeed = seed
-    assert AllChem.EmbedMolecule(mol, params) == 0
-    return mol
 
 
 def write_split_pickles(folder, train=TRAIN):
