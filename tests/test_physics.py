@@ -33,7 +33,7 @@ def test_relaxation_changes_measure_bonds_angles_and_rmsd():
 
 
 def test_angle_triples_are_every_bonded_pair_of_a_centre():
-    tri = physics._angle_triples(5, np.array([[0, 1, 1], [0, 2, 1], [0, 3, 1], [3, 4, 1]]))
+    tri = physics.angle_triples(5, np.array([[0, 1, 1], [0, 2, 1], [0, 3, 1], [3, 4, 1]]))
     assert {tuple(t) for t in tri} == {(1, 0, 2), (1, 0, 3), (2, 0, 3), (0, 3, 4)}
 
 

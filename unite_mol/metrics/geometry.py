@@ -28,20 +28,29 @@ COVALENT_RADII = {1: 0.31, 5: 0.84, 6: 0.76, 7: 0.71, 8: 0.66, 9: 0.57, 14: 1.11
                   35: 1.20, 53: 1.39}
 
 
-def _angles(pos: np.ndarray, bonds: np.ndarray) -> np.ndarray:
-    n = len(pos)
+def angle_triples(n: int, bonds: np.ndarray) -> np.ndarray:
+    """(k, 3) bonded triples (a, centre, b), a < b, of ``n`` atoms with bond rows ``(i, j, order)``; centres in
+    order, pairs in the order of each centre's bonds."""
     nbrs: list[list[int]] = [[] for _ in range(n)]
-    for i, j, _ in bonds:
+    for i, j in np.asarray(bonds).reshape(-1, 3)[:, :2].astype(int):
         nbrs[i].append(j)
         nbrs[j].append(i)
-    out = []
-    for c in range(n):
-        for a_i in range(len(nbrs[c])):
-            for b_i in range(a_i + 1, len(nbrs[c])):
-                u, v = pos[nbrs[c][a_i]] - pos[c], pos[nbrs[c][b_i]] - pos[c]
-                cos = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12)
-                out.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-    return np.array(out)
+    out = [(min(a, b), c, max(a, b)) for c in range(n) for ia, a in enumerate(nbrs[c]) for b in nbrs[c][ia + 1:]]
+    return np.array(out, dtype=int).reshape(-1, 3)
+
+
+def triple_angles(pos: np.ndarray, triples: np.ndarray) -> np.ndarray:
+    """Angles in degrees at the centre atom of each triple of :func:`angle_triples`."""
+    if not len(triples):
+        return np.zeros(0)
+    u = pos[triples[:, 0]] - pos[triples[:, 1]]
+    v = pos[triples[:, 2]] - pos[triples[:, 1]]
+    cos = (u * v).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1) + 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _angles(pos: np.ndarray, bonds: np.ndarray) -> np.ndarray:
+    return triple_angles(pos, angle_triples(len(pos), bonds))
 
 
 def geometry_checks(molecules: Sequence[Molecule], *, max_iters: int = 200) -> tuple[dict[str, float], list[dict[str, Any]]]:

@@ -32,13 +32,13 @@ valid-and-connected filter that selects the relaxed subset.
 from __future__ import annotations
 
 import os
-import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from unite_mol.metrics.geometry import angle_triples, triple_angles
 from unite_mol.molecule import Molecule
 
 XTB_N = 200          # molecules relaxed per row (the issue's protocol: up to 200 valid+connected ones)
@@ -57,26 +57,6 @@ def _bond_rows(mol: Molecule) -> np.ndarray:
     return np.asarray(perceive_bonds(mol, "openbabel").bonds)
 
 
-def _angle_triples(n: int, bonds: np.ndarray) -> np.ndarray:
-    """(k, 3) bonded triples (a, centre, b) with a < b."""
-    nbrs: list[list[int]] = [[] for _ in range(n)]
-    for i, j in np.asarray(bonds)[:, :2].astype(int):
-        nbrs[i].append(j)
-        nbrs[j].append(i)
-    out = [(a, c, b) for c in range(n) for ia, a in enumerate(nbrs[c]) for b in nbrs[c][ia + 1:]]
-    return np.array([(min(a, b), c, max(a, b)) for a, c, b in out], dtype=int).reshape(-1, 3)
-
-
-def _angles(x: np.ndarray, triples: np.ndarray) -> np.ndarray:
-    """Angles in degrees at the centre atom of each triple."""
-    if not len(triples):
-        return np.zeros(0)
-    u = x[triples[:, 0]] - x[triples[:, 1]]
-    v = x[triples[:, 2]] - x[triples[:, 1]]
-    cos = (u * v).sum(1) / np.maximum(np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1), 1e-12)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
 def relaxation_changes(x0: np.ndarray, x1: np.ndarray, bonds: np.ndarray) -> dict[str, float]:
     """What relaxation moved: mean |bond-length change| (mA), mean |angle change| (degrees), Kabsch RMSD (A)."""
     from unite_mol.geometry import kabsch_rmsd
@@ -86,8 +66,9 @@ def relaxation_changes(x0: np.ndarray, x1: np.ndarray, bonds: np.ndarray) -> dic
         i, j = np.asarray(bonds)[:, 0].astype(int), np.asarray(bonds)[:, 1].astype(int)
         d0, d1 = np.linalg.norm(x0[i] - x0[j], axis=1), np.linalg.norm(x1[i] - x1[j], axis=1)
         out["bond_change_mA"] = float(1000 * np.abs(d1 - d0).mean())
-        tri = _angle_triples(len(x0), bonds)
-        out["angle_change_deg"] = float(np.abs(_angles(x1, tri) - _angles(x0, tri)).mean()) if len(tri) else np.nan
+        tri = angle_triples(len(x0), bonds)
+        moved = np.abs(triple_angles(x1, tri) - triple_angles(x0, tri))
+        out["angle_change_deg"] = float(moved.mean()) if len(tri) else np.nan
     else:
         out["bond_change_mA"] = out["angle_change_deg"] = np.nan
     return out
@@ -95,37 +76,26 @@ def relaxation_changes(x0: np.ndarray, x1: np.ndarray, bonds: np.ndarray) -> dic
 
 # ---------------------------------------------------------------------------------------------- workers
 def _relax_one(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, Any]:
-    """xTB-relax one molecule given as arrays (picklable for the worker pool)."""
-    from unite_mol.metrics import OVERLAP_A
-    from unite_mol.metrics.drug_inputs import first_line
-    from unite_mol.metrics.xtb import xtb_relax
+    """xTB-relax one molecule given as arrays (picklable for the worker pool): the record of
+    :func:`unite_mol.metrics.xtb.xtb_record` plus what relaxation moved."""
+    from unite_mol.metrics.xtb import xtb_record
 
     numbers, positions, charges, bonds = item
     mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
-    t0 = time.perf_counter()
-    d = mol.distance_matrix() + np.eye(mol.num_atoms) * 1e9
-    if d.min() < OVERLAP_A:
-        return {"xtb_ran": False, "xtb_reason": f"overlapping atoms ({d.min():.3f} A)", "xtb_seconds": 0.0}
-    try:
-        r = xtb_relax(mol)
-    except Exception as exc:  # noqa: BLE001 - tblite raises its own error types; the reason is recorded
-        return {"xtb_ran": False, "xtb_reason": f"xTB failed: {first_line(exc)}",
-                "xtb_seconds": time.perf_counter() - t0}
-    rec = {"xtb_ran": True, "xtb_relax_kcal": r.relaxation_kcal, "xtb_converged": r.converged,
-           "xtb_steps": r.steps, "xtb_reason": r.reason, "xtb_seconds": time.perf_counter() - t0}
-    rec.update(relaxation_changes(mol.positions, r.positions, _bond_rows(mol)))
+    rec, r = xtb_record(mol)
+    if r is not None:
+        rec.update(relaxation_changes(mol.positions, r.positions, _bond_rows(mol)))
     return rec
 
 
-def _busted(items: list[tuple]) -> list[dict[str, Any]]:
-    """PoseBusters ``mol`` checks of a chunk of molecules with their own bonds and with Open Babel's (one
-    PoseBusters set-up per chunk and bond source: building one costs about as much as checking a molecule)."""
-    from unite_mol.bonds import perceive_bonds
+def _busted(mols: list[Molecule], perceived: list[Molecule]) -> list[dict[str, Any]]:
+    """PoseBusters ``mol`` checks of a chunk of molecules with their own bonds and with Open Babel's
+    (``perceived``; one PoseBusters set-up per chunk and bond source: building one costs about as much as
+    checking a molecule)."""
     from unite_mol.metrics.drugs import posebusters_checks
 
-    mols = [Molecule(z, x, charges=q, bonds=b) for z, x, q, b in items]
     out: list[dict[str, Any]] = [{} for _ in mols]
-    for name, ms in (("own", mols), ("openbabel", [perceive_bonds(m, "openbabel") for m in mols])):
+    for name, ms in (("own", mols), ("openbabel", perceived)):
         have = [k for k, m in enumerate(ms) if m.bonds is not None]
         for k in set(range(len(ms))) - set(have):
             out[k][f"pb_{name}"] = None
@@ -137,17 +107,16 @@ def _busted(items: list[tuple]) -> list[dict[str, Any]]:
     return out
 
 
-def _usable(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]) -> dict[str, bool]:
+def _usable(mol: Molecule, perceived: Molecule) -> dict[str, bool]:
+    """Usable (:meth:`Molecule.invalid_reason`) with the own bonds, RDKit's and Open Babel's (``perceived``)."""
     from unite_mol.bonds import perceive_bonds
 
-    numbers, positions, charges, bonds = item
-    mol = Molecule(numbers, positions, charges=charges, bonds=bonds)
-    out = {"usable_own": mol.bonds is not None and not mol.invalid_reason()}
-    for method in ("rdkit", "openbabel"):
-        try:
-            out[f"usable_{method}"] = not perceive_bonds(mol, method).invalid_reason()
-        except (ValueError, RuntimeError):
-            out[f"usable_{method}"] = False
+    out = {"usable_own": mol.bonds is not None and not mol.invalid_reason(),
+           "usable_openbabel": not perceived.invalid_reason()}
+    try:
+        out["usable_rdkit"] = not perceive_bonds(mol, "rdkit").invalid_reason()
+    except (ValueError, RuntimeError):
+        out["usable_rdkit"] = False
     return out
 
 
@@ -155,12 +124,16 @@ CHUNK = 25   # molecules per PoseBusters task
 
 
 def _checks(items: list[tuple]) -> list[dict[str, Any]]:
-    """PoseBusters and the usable check of a chunk of molecules (one worker task; RDKit's messages are not
-    printed, the reasons are in the records)."""
+    """PoseBusters and the usable check of a chunk of molecules (one worker task; Open Babel perceives each
+    molecule once for both; RDKit's messages are not printed, the reasons are in the records)."""
     from rdkit.rdBase import BlockLogs
 
+    from unite_mol.bonds import perceive_bonds
+
     with BlockLogs():
-        return [{**b, **_usable(it)} for b, it in zip(_busted(items), items)]
+        mols = [Molecule(z, x, charges=q, bonds=b) for z, x, q, b in items]
+        perceived = [perceive_bonds(m, "openbabel") for m in mols]
+        return [{**b, **_usable(m, p)} for b, m, p in zip(_busted(mols, perceived), mols, perceived)]
 
 
 def _items(mols: Sequence[Molecule]) -> list[tuple]:
@@ -219,8 +192,8 @@ def geometry_values(mols: Sequence[Molecule]) -> tuple[dict[str, list], dict[str
         for i, j in bonds[:, :2].astype(int):
             a, b = sorted((sym[i], sym[j]), key=lambda s: (s != "C", s != "N", s != "O", s))
             lengths[f"{a}-{b}"].append(float(np.linalg.norm(m.positions[i] - m.positions[j])))
-        tri = _angle_triples(m.num_atoms, bonds)
-        for (a, c, b), ang in zip(tri, _angles(m.positions, tri)):
+        tri = angle_triples(m.num_atoms, bonds)
+        for (a, c, b), ang in zip(tri, triple_angles(m.positions, tri)):
             ends = sorted((sym[a], sym[b]), key=lambda s: (s == "H", s))
             angles[f"{ends[0]}-{sym[c]}-{ends[1]}"].append(float(ang))
     return lengths, angles
@@ -310,17 +283,16 @@ def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecu
     checked = list(range(len(mols) if pb_n is None else min(pb_n, len(mols))))
     items = _items([mols[k] for k in checked])
     chunks = [items[i: i + CHUNK] for i in range(0, len(items), CHUNK)]
-    busted = [r for chunk in _pool_map(_checks, chunks, workers, progress, f"posebusters ({CHUNK} a chunk)")
+    checks = [r for chunk in _pool_map(_checks, chunks, workers, progress, f"posebusters ({CHUNK} a chunk)")
               for r in chunk]
-    usable = busted
-    for k, b in zip(checked, busted):
-        records[k].update(b)
+    for k, c in zip(checked, checks):
+        records[k].update(c)
     metrics["posebusters/n"] = float(len(checked))
     for name in ("own", "openbabel"):
-        metrics[f"posebusters/{name}"] = (sum(bool(b.get(f"pb_{name}")) for b in busted) / len(busted)
-                                          if busted else np.nan)
+        metrics[f"posebusters/{name}"] = (sum(bool(c.get(f"pb_{name}")) for c in checks) / len(checks)
+                                          if checks else np.nan)
     for name in ("own", "rdkit", "openbabel"):
-        metrics[f"usable/{name}"] = sum(u[f"usable_{name}"] for u in usable) / len(usable) if usable else np.nan
+        metrics[f"usable/{name}"] = sum(c[f"usable_{name}"] for c in checks) / len(checks) if checks else np.nan
     if reference is not None:
         metrics.update(geometry_w1(mols, reference))
     return metrics, records

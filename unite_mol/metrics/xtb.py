@@ -94,6 +94,32 @@ def xtb_relax(mol: Molecule, *, max_steps: int = XTB_MAX_STEPS, fmax: float = XT
                          reason=reason)
 
 
+def xtb_record(mol: Molecule, *, max_steps: int = XTB_MAX_STEPS, fmax: float = XTB_FMAX,
+               method: str = XTB_METHOD) -> tuple[dict[str, Any], XtbRelaxation | None]:
+    """One molecule's record for :func:`xtb_relaxation` (``xtb_ran``, ``xtb_relax_kcal``, ``xtb_converged``,
+    ``xtb_steps``, ``xtb_max_force``, ``xtb_reason``, ``xtb_seconds``) and its relaxation (None when xTB could not
+    run: overlapping atoms, an SCC failure or a non-finite energy)."""
+    from tblite.exceptions import TBLiteRuntimeError
+
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"xtb_relax_kcal": np.nan, "xtb_converged": False, "xtb_steps": 0}
+    r = None
+    d = mol.distance_matrix() + np.eye(mol.num_atoms) * 1e9
+    if d.min() < OVERLAP_A:
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        rec.update(xtb_ran=False, xtb_reason=f"not run: atoms {min(i, j)} and {max(i, j)} overlap ({d[i, j]:.3f} A apart)")
+    else:
+        try:
+            r = xtb_relax(mol, max_steps=max_steps, fmax=fmax, method=method)
+        except (TBLiteRuntimeError, FloatingPointError) as exc:
+            rec.update(xtb_ran=False, xtb_reason=f"xTB failed: {first_line(exc)}")
+        else:
+            rec.update(xtb_ran=True, xtb_relax_kcal=r.relaxation_kcal, xtb_converged=r.converged,
+                       xtb_steps=r.steps, xtb_max_force=r.max_force, xtb_reason=r.reason)
+    rec["xtb_seconds"] = time.perf_counter() - t0
+    return rec, r
+
+
 def xtb_relaxation(molecules: Sequence[Molecule], *, max_steps: int = XTB_MAX_STEPS, fmax: float = XTB_FMAX,
                    method: str = XTB_METHOD) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """GFN2-xTB relaxation energies of a set (see the module docstring and :func:`xtb_relax`).
@@ -106,25 +132,9 @@ def xtb_relaxation(molecules: Sequence[Molecule], *, max_steps: int = XTB_MAX_ST
     Raises:
         ValueError, TypeError: for bad input or options.
     """
-    from tblite.exceptions import TBLiteRuntimeError
-
     mols = validated(molecules, need_bonds=False, need_xtb=True)
     records = []
     for k, mol in enumerate(mols):
-        t0 = time.perf_counter()
-        rec: dict[str, Any] = {"index": k, "xtb_relax_kcal": np.nan, "xtb_converged": False, "xtb_steps": 0}
-        d = mol.distance_matrix() + np.eye(mol.num_atoms) * 1e9
-        if d.min() < OVERLAP_A:
-            i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-            rec.update(xtb_ran=False, xtb_reason=f"not run: atoms {min(i, j)} and {max(i, j)} overlap ({d[i, j]:.3f} A apart)")
-        else:
-            try:
-                r = xtb_relax(mol, max_steps=max_steps, fmax=fmax, method=method)
-            except (TBLiteRuntimeError, FloatingPointError) as exc:
-                rec.update(xtb_ran=False, xtb_reason=f"xTB failed: {first_line(exc)}")
-            else:
-                rec.update(xtb_ran=True, xtb_relax_kcal=r.relaxation_kcal, xtb_converged=r.converged,
-                           xtb_steps=r.steps, xtb_max_force=r.max_force, xtb_reason=r.reason)
-        rec["xtb_seconds"] = time.perf_counter() - t0
-        records.append(rec)
+        rec, _ = xtb_record(mol, max_steps=max_steps, fmax=fmax, method=method)
+        records.append({"index": k, **rec})
     return energy_summary(records, "xtb", "relax"), records
