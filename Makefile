@@ -24,10 +24,10 @@ setup: $(BIN)/.installed
 demo: setup
 	$(BIN)/python -m unite_mol.bench qm9
 
-## The tests: set up, then the fast CPU tier.
+## The tests: set up, then the fast CPU tier, one single-threaded worker per core (test files kept whole).
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ## Everything, slow tests included.
 test-all: setup
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' -n auto --dist loadfile
