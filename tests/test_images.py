@@ -1,6 +1,5 @@
 """The image adapter on the unchanged core: shapes, conditioning, guidance, data loaders, metrics."""
 
-import gzip
 import json
 import struct
 from pathlib import Path
@@ -13,6 +12,8 @@ from unite_mol.core import UniteConfig, UniteModel, unite_loss
 from unite_mol.images.adapter import ImageBatch, ImageConfig, build_image_model, reconstruct_images, sample_images
 from unite_mol.images.data import ImageBatches, fashion_mnist, image_folder, read_idx, to_tensor
 from unite_mol.images.metrics import FashionClassifier, fd_fmnist, frechet_distance, psnr, ssim
+
+from image_helpers import fake_fashion_mnist, write_idx
 
 
 def batch(n=4, seed=0):
@@ -63,12 +64,6 @@ def test_conditioning_and_guidance_paths():
 def test_two_stage_image_baseline_builds():
     model = build_image_model("IM-T", vae=True)
     assert model.vae and model.ge_denoise is not None
-
-
-def write_idx(path, arr, code):
-    header = struct.pack(">BBBB", 0, 0, code, arr.ndim) + b"".join(struct.pack(">I", s) for s in arr.shape)
-    data = header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
 
 
 def test_idx_reader_and_errors(tmp_path):
@@ -178,16 +173,6 @@ def test_shipped_classifier_loads_matches_its_card_and_rejects_bad_files(tmp_pat
         load_classifier(tmp_path / "missing.pt")
 
 
-def fake_fashion_mnist(folder: Path, monkeypatch, n: int) -> None:
-    """``n`` random train and test images in the IDX layout, and the environment pointing at them; seeds torch."""
-    rng = np.random.default_rng(0)
-    for split in ("train", "t10k"):
-        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8), 0x08)
-        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8), 0x08)
-    monkeypatch.setenv("UNITE_MOL_FASHION_MNIST", str(folder))
-    torch.manual_seed(0)
-
-
 def test_images_evaluate_cli_writes_finite_results(tmp_path, monkeypatch):
     import pandas as pd
 
@@ -197,7 +182,13 @@ def test_images_evaluate_cli_writes_finite_results(tmp_path, monkeypatch):
     fake_fashion_mnist(tmp_path, monkeypatch, 30)
     save_image_model(tmp_path / "m", build_image_model("IM-T"))
     out = tmp_path / "out"
-    assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--n", "20", "--steps", "2", "--guidance", "1,3"]) == 0
+    (tmp_path / "run").mkdir()   # a run's learning curve: copied, drawn and tabled beside the results
+    (tmp_path / "run" / "eval.jsonl").write_text(json.dumps({"step": 5, "elapsed_s": 60.0, "val_psnr": 11.0,
+                                                             "val_ssim": 0.1, "eval_s": 0.2}) + "\n")
+    assert main([f"tiny={tmp_path / 'm'}", "--out", str(out), "--n", "20", "--steps", "2", "--guidance", "1,3",
+                 "--runs", f"tiny={tmp_path / 'run'}"]) == 0
+    assert (out / "curves.png").is_file() and (out / "curves" / "tiny" / "eval.jsonl").is_file()
+    assert "| tiny | 1 | 5 |" in (out / "curves.md").read_text()
     df = pd.read_csv(out / "results.csv")
     row = df[df.entry == "tiny"].iloc[0]
     for col in ("psnr", "ssim", "rFD", "gFD_g1", "gFD_g3", "class_acc_g1", "class_acc_g3"):
@@ -218,7 +209,7 @@ def test_two_stage_training_stops_after_a_signal_in_stage_one(tmp_path, monkeypa
     calls = []
     monkeypatch.setattr(trainer_mod.Trainer, "fit", lambda self, **kw: calls.append(self.run_dir) or {"stopped": "signal"})
     run = tmp_path / "run"
-    assert main(["--run-dir", str(run), "--two-stage", "--batch-size", "8", "--steps", "2"]) == 130
+    assert main(["--run-dir", str(run), "--two-stage", "--batch-size", "8", "--steps", "2", "--curve-images", "0"]) == 130
     assert [Path(c).name for c in calls] == ["stage1"]  # stage 2 never started on a half-trained VAE
 
 

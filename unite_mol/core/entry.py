@@ -154,12 +154,25 @@ def _model_for(build: ModelFactory | UniteModel, entry: str, unite: UniteConfig)
     return model
 
 
+def _hooks(*hooks: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+    """One checkpoint hook that calls the given ones in order (None if none is given)."""
+    given = [h for h in hooks if h is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+
+    def hook(trainer: Any) -> None:
+        for h in given:
+            h(trainer)
+
+    return hook
+
+
 # long: the one path every entry trains through (UNITE, its ablations, both stages of the baseline)
 def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Sequence[Any]], *, entry: str,
                 unite: UniteConfig, train: TrainConfig, run_dir: str | Path, augment: Augment | None = None,
                 kl_weight: float = 1e-3, count_flops: bool = True, compile: bool = False,
                 extra_state: dict | None = None, on_checkpoint: Callable[[Any], None] | None = None,
-                ) -> tuple[UniteModel, dict[str, Any]]:
+                on_stage_checkpoint: Callable[[Any], None] | None = None) -> tuple[UniteModel, dict[str, Any]]:
     """Train (or resume) one entry; returns (EMA model in eval mode, record).
 
     Args:
@@ -179,6 +192,9 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
         compile: ``torch.compile`` the transformers (after the FLOPs are counted).
         extra_state, on_checkpoint: passed to every stage's trainer; ``on_checkpoint`` runs for the last
             stage only (the one that trains the model that samples).
+        on_stage_checkpoint: ``f(trainer)`` after every checkpoint of every stage (before ``on_checkpoint`` on
+            the last), e.g. a cheap score for learning curves that should also follow the baseline's stage 1;
+            ``trainer.run_dir`` says which stage.
 
     Raises:
         ValueError: for an unknown entry or a model that does not fit it.
@@ -211,8 +227,9 @@ def train_entry(build: ModelFactory | UniteModel, batches: Callable[[int], Seque
             if int(os.environ.get("RANK", "0")) == 0:
                 print(f"FLOPs per training step: {flops / 1e9:.4g} GFLOP ({time.monotonic() - t0:.0f} s)",
                       file=sys.stderr, flush=True)
+        hook = _hooks(on_stage_checkpoint, on_checkpoint if last else None)
         trainer = Trainer(model, augmented(loss_fn, augment), batches, tcfg, run_dir / name if name else run_dir,
-                          extra_state=extra_state, on_checkpoint=on_checkpoint if last else None,
+                          extra_state=extra_state, on_checkpoint=hook,
                           flop_steps=FLOP_BATCHES if count_flops and not compile else 0)
         rank0 = trainer.rank == 0
         if compile:

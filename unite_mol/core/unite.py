@@ -12,7 +12,9 @@ decoder trunk and, for the "separate weights" ablation, a second GE used only fo
    ``stop_grad``), ``x = GE(z_t, t, cond)``, MSE in velocity space;
 4. total = reconstruction + ``flow_weight`` * flow.
 
-With ``stop_grad`` the flow loss reaches the weights only through the denoising pass.
+With ``stop_grad`` the flow loss reaches the weights only through the denoising pass. With ``flow_weight``
+0 (the tokenizer-only ablation) the denoising copies are not run at all: they would add nothing to the loss
+or the gradient, only cost.
 """
 
 from __future__ import annotations
@@ -348,9 +350,9 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
     out = model.decode(z_dec, mask)
     rec, logs = model.adapter.reconstruction_loss(out, batch)
 
-    # flow: k denoising copies of the (detached) clean latent
+    # flow: k denoising copies of the (detached) clean latent; none when the flow loss has no weight
     fl = torch.zeros((), device=dev)
-    if cfg.flow_copies > 0:
+    if cfg.flow_copies > 0 and cfg.flow_weight > 0:
         k = cfg.flow_copies
         target = (z0.detach() if cfg.stop_grad else z0).repeat(k, 1, 1)    # (kB, N, d)
         mk = mask.repeat(k, 1)                                              # (kB, N)

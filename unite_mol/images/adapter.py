@@ -179,16 +179,26 @@ IMAGE_PRESETS: dict[str, tuple[ImageConfig, str, dict]] = {
 }
 
 
-def build_image_model(preset_name: str = "IM-T", *, vae: bool = False, **image_overrides):
-    """A UNITE image model (a :class:`unite_mol.core.UniteModel` with an :class:`ImageAdapter`)."""
+def build_image_model(preset_name: str = "IM-T", *, vae: bool = False, shared_weights: bool | None = None,
+                      ge_overrides: dict | None = None, **image_overrides):
+    """A UNITE image model (a :class:`unite_mol.core.UniteModel` with an :class:`ImageAdapter`).
+
+    ``shared_weights``: one GE for tokenizing and denoising (default: yes, unless ``vae``, whose denoiser is
+    always separate); ``ge_overrides``: GEConfig fields set on the preset's (e.g. ``latent_affine=False``);
+    ``image_overrides``: ImageConfig fields.
+
+    Raises:
+        ValueError: for an unknown preset or field, or ``vae`` with ``shared_weights=True``.
+    """
     from unite_mol.core import UniteModel, preset
 
     if preset_name not in IMAGE_PRESETS:
         raise ValueError(f"unknown image preset {preset_name!r}; choose one of {sorted(IMAGE_PRESETS)}")
     icfg, ge_name, ge_over = IMAGE_PRESETS[preset_name]
     icfg = ImageConfig.from_dict({**icfg.to_dict(), **image_overrides})
-    ge_cfg = preset(ge_name, num_conditions=icfg.num_classes, **ge_over)
-    return UniteModel(ImageAdapter(icfg, ge_cfg.width, ge_cfg.decoder_width), ge_cfg, shared_weights=not vae, vae=vae)
+    ge_cfg = preset(ge_name, num_conditions=icfg.num_classes, **{**ge_over, **(ge_overrides or {})})
+    shared = not vae if shared_weights is None else shared_weights
+    return UniteModel(ImageAdapter(icfg, ge_cfg.width, ge_cfg.decoder_width), ge_cfg, shared_weights=shared, vae=vae)
 
 
 @torch.no_grad()

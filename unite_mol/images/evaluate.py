@@ -17,7 +17,9 @@ Inception's 2048-d pool features, :func:`unite_mol.images.metrics.inception_feat
 too, and ``machine.json`` records the weights' SHA-256. Inception at 299 x 299 is slow on a CPU: size
 ``--n`` accordingly.
 Writes ``results.csv``, ``results.md``, ``machine.json``, and ``recon-NAME.png`` (originals over
-reconstructions) and ``samples-NAME-gG.png`` (one row per class) into ``--out``.
+reconstructions) and ``samples-NAME-gG.png`` (one row per class) into ``--out``; with ``--runs NAME=RUN_DIR``
+also the runs' logs (``curves/NAME/``) and their learning curves (``curves.png``, ``curves.csv``,
+``curves.md``: :mod:`unite_mol.images.curves`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from unite_mol.runtime import machine_info
     from unite_mol.files import atomic_open
     from unite_mol.images.classifier import SHIPPED, load_classifier, sha256
+    from unite_mol.images.curves import write_curves
     from unite_mol.images.data import fashion_mnist, to_tensor
     from unite_mol.images.io import load_image_model
     from unite_mol.images.metrics import (classifier_features, frechet_distance, gaussian_stats, inception_features,
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", default=str(SHIPPED), help="FD-FMNIST classifier weights")
     p.add_argument("--inception-weights", default=None, metavar="FILE",
                    help="a local torchvision inception_v3 state_dict: also report FID (default: FD-FMNIST only)")
-    p.add_argument("--runs", nargs="*", default=[], help="NAME=RUN_DIR: copy metrics.jsonl / loss.png of the runs")
+    p.add_argument("--runs", nargs="*", default=[],
+                   help="NAME=RUN_DIR: copy the runs' logs and draw their learning curves (curves.png, curves.md)")
     p.add_argument("--seed", type=int, default=0, help="seed")
     args = p.parse_args(argv)
     t_start = time.time()
@@ -134,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.runs:
         name, run = spec.split("=", 1)
         for f in Path(run).rglob("*"):
-            if f.name in ("metrics.jsonl", "loss.png"):
+            if f.name in ("metrics.jsonl", "eval.jsonl", "loss.png", "entry.json"):
                 dest = out / "curves" / name / f.relative_to(run)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(f, dest)
+    if args.runs:   # the runs' learning curves (reconstruction of fixed test images at every checkpoint)
+        write_curves(dict(spec.split("=", 1) for spec in args.runs), out)
     cols = ["entry", "params", "train_steps", "train_s", "psnr", "ssim", "rFD"]
     for g in guidances:
         cols += [f"gFD_g{g:g}"] + ([f"FID_g{g:g}"] if net is not None else []) + [f"class_acc_g{g:g}"]
