@@ -208,7 +208,8 @@ def generate(n: int, *, seed: int = 0, model: UniteModel | str | Path | None = N
     Args:
         n: how many molecules (>= 0).
         seed: sample ``i`` depends on ``(seed, i)`` only (in fp32; see :mod:`unite_mol.sampling.sampler`).
-        model: a loaded model, a path to one, or ``None`` for the shipped pretrained QM9 model.
+        model: a loaded model, a path to one, a name (``"qm9"``, the shipped model; ``"druglike"``, not shipped
+            yet: a ``FileNotFoundError`` says how to train one), or ``None`` for the shipped pretrained QM9 model.
         sampler: the sampling process: a :class:`~unite_mol.sampling.SamplerConfig`, a dict of its fields, a
             JSON file of them (an experiment's arm), a ready :class:`~unite_mol.sampling.Sampler` (it brings its
             model), or ``None`` for the defaults (75 stochastic steps, valence guidance by the model's own bond
@@ -242,6 +243,7 @@ def generate(n: int, *, seed: int = 0, model: UniteModel | str | Path | None = N
         SettingTypeError: (a TypeError and a ValueError) a parameter or sampler field of the wrong type.
         ValueError: a bad value (all are checked before a model is loaded or a sample drawn), a request the
             model's training data cannot meet, or a bad model file.
+        FileNotFoundError: a model file that does not exist (for a named model, with how to get it).
     """
     check_request(n, seed=seed, num_atoms=num_atoms, formula=formula, num_heavy_atoms=num_heavy_atoms, bonds=bonds,
                   valid_only=valid_only, relax=relax)

@@ -38,6 +38,26 @@ DEFAULT_MODEL = PRETRAINED_DIR / "unite-qm9"
 #: the shipped model's sampling guide: the first shipped model (64 CPU-minutes of the same lineage; its
 #: tokenizer gives the shipped model's latents to a relative MSE of 7e-4), used by ``guide="auto"`` (opt-in)
 DEFAULT_GUIDE = PRETRAINED_DIR / "unite-qm9-guide"
+#: models chosen by name (``load_model("druglike")``, ``generate(model="druglike")``): the files each name loads
+NAMED_MODELS = {"qm9": DEFAULT_MODEL, "druglike": PRETRAINED_DIR / "unite-druglike"}
+#: how to make a named model that this installation lacks (the drug-like model is not shipped yet)
+NAMED_MODEL_HINTS = {
+    "qm9": "the shipped model is missing from this installation",
+    "druglike": "no drug-like model is shipped yet; train one with `python -m unite_mol.train --dataset druglike "
+                "--run-dir runs/druglike --bond-head ...` and pass its path (runs/druglike/model), or export it "
+                "there with `python -m unite_mol export runs/druglike/model {path}`",
+}
+
+
+def resolve_model(model: str | Path | None) -> tuple[Path, str]:
+    """``(path, hint)``: the files a model name (:data:`NAMED_MODELS`; ``None`` is ``"qm9"``) or path stands for,
+    and what to say if they are missing. A name wins over a file of the same name in the working directory
+    (write ``./qm9`` for that file)."""
+    name = "qm9" if model is None else model
+    if isinstance(name, str) and name in NAMED_MODELS:
+        path = NAMED_MODELS[name]
+        return path, f" ({NAMED_MODEL_HINTS[name].format(path=path)})"
+    return Path(model), ""
 
 
 def build_model(ge_config: GEConfig, mol_config: MoleculeConfig, *, shared_weights: bool = True,
@@ -69,23 +89,23 @@ def build_from_sidecar(ge_config: GEConfig, molecule_config: dict, meta: dict) -
 
 
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> UniteModel:
-    """Load a saved molecule model (default: the shipped pretrained QM9 model) in eval mode.
+    """Load a saved molecule model in eval mode: a path (``NAME.pt`` + ``NAME.json``), a name of
+    :data:`NAMED_MODELS` (``"qm9"``, the shipped model, also loaded by ``None``; ``"druglike"``, not shipped yet).
 
     The weights are checked against the SHA-256 in the sidecar and the sidecar's configuration against
     its own recorded digest, so a corrupted ``.pt`` or an edited element list / coordinate scale is
     refused. A format version 1 file (no hashes) loads with a ``UserWarning``.
 
     Raises:
-        FileNotFoundError: if ``path.pt`` or ``path.json`` is missing.
+        FileNotFoundError: if ``path.pt`` or ``path.json`` is missing (for a named model, with how to get it).
         ValueError: naming the file, if the sidecar is not a unite_mol molecule model (not a JSON object,
             missing entries, bad configs), the weights' hash or the configuration's digest does not
             match, the file is corrupt, or the weights do not match the configuration (the mismatched keys
             are listed); also for a device this machine does not have.
     """
     dev = pick_device(device)
-    hint = " (the shipped model is missing from this installation)" if path is None else ""
-    model = load_model_files(DEFAULT_MODEL if path is None else path, domain="molecules",
-                             build=build_from_sidecar, hint=hint)
+    resolved, hint = resolve_model(path)
+    model = load_model_files(resolved, domain="molecules", build=build_from_sidecar, hint=hint)
     return model.to(dev)
 
 
@@ -165,7 +185,7 @@ def init_from_saved(path: str | Path, decoder_stage: dict[str, Any], *, shared_w
     if unexpected or any(not k.startswith(REFINER_PREFIXES + GE_INPUT_PREFIXES + grown) for k in missing):
         raise ValueError(f"weights of {path} do not fit the model being trained: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
-    base = Path(path)
+    base = resolve_model(path)[0]
     pt = base if base.suffix == ".pt" else base.with_suffix(".pt")
     info = {"path": str(path), "sha256": hashlib.sha256(pt.read_bytes()).hexdigest(),
             "step": saved.meta.get("training", {}).get("step"), "fresh_modules": fresh}
