@@ -32,6 +32,14 @@ coordinates). The drug-like set has no charged atom, so nothing is lost there; a
 stops the bench with a ``ValueError`` that names it, unless ``--skip-charged`` leaves such molecules out
 (counted in ``configs.json``). See :mod:`unite_mol.bench.drugs_data`.
 
+``--preset pretrained [--model NAME_OR_PATH]`` trains nothing: it scores a saved model (default ``druglike``;
+**no drug-like model is shipped yet**, and a missing one stops with exit code 2 naming the file and the train
+command) on its test split: ``--samples`` molecules (default 1,000) from :func:`unite_mol.generate` at its
+defaults, Open Babel and predicted-bond validity, connectivity, uniqueness and novelty, GFN2-xTB relaxation
+(``--xtb-n``), PoseBusters (``--pb-n``), MMFF strain (``--mmff-n``), FCD against the test split, element shares
+(F, S, Cl, Br), the time for 200 molecules, a calibration row of test molecules and the published GEOM-drugs
+xTB medians labelled as another data set. See :mod:`unite_mol.bench.drugs_pretrained`.
+
 The ``smoke`` preset (GE-T models trained for seconds on 200 molecules) checks that the bench runs end to end;
 its numbers say nothing about either method, and the bench says so on stdout and in ``results.md``. Each
 evaluation phase (reconstruction, sampling, the field's metrics, the drug metrics) is announced on stdout
@@ -47,13 +55,15 @@ import argparse
 import shutil
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
+from unite_mol.bench.drugs_pretrained import add_arguments as add_pretrained_arguments
+from unite_mol.bench.drugs_pretrained import pretrained_flags
+from unite_mol.bench.drugs_pretrained import run as run_pretrained
 from unite_mol.bench.qm9 import Preset
-from unite_mol.bench.report import plot_curves, write_results
+from unite_mol.bench.report import phase, plot_curves, write_results
 from unite_mol.core.entry import ENTRIES
 from unite_mol.runtime import machine_info, parse_duration
 
@@ -101,15 +111,6 @@ SMOKE_NOTE = ("**Smoke preset: GE-T models trained for seconds on a few hundred 
 def preset_notes(preset: DrugPreset) -> list[str]:
     """Warnings above the results table: the smoke preset's numbers are meaningless."""
     return [SMOKE_NOTE, ""] if preset.name == "smoke" else []
-
-
-@contextmanager
-def phase(what: str) -> Iterator[None]:
-    """Say on stdout what the bench starts, and when it is done, how long it took."""
-    print(f"[bench drugs] {what}...", flush=True)
-    t0 = time.monotonic()
-    yield
-    print(f"[bench drugs]   done in {time.monotonic() - t0:.0f} s", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -169,10 +170,12 @@ def data_row(test, n: int, drug_samples: int, reference: set[str], *, xtb: bool)
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unite_mol.bench drugs", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--preset", default="smoke", choices=list(PRESETS), help="budget and sizes")
+    p.add_argument("--preset", default="smoke", choices=[*PRESETS, "pretrained"],
+                   help="budget and sizes; pretrained: score a saved model, no training")
     p.add_argument("--entries", default="unite,two-stage", help=f"comma-separated entries, from {list(ENTRIES)}")
     p.add_argument("--size", type=int, default=None, help="drug-like set size (default: the preset's)")
-    p.add_argument("--samples", type=int, default=None, help="generated molecules per entry (default: the preset's)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="generated molecules per entry (default: the preset's; pretrained: 1000)")
     p.add_argument("--drug-samples", type=int, default=None, help="of those, scored with the drug metrics")
     p.add_argument("--steps", type=int, default=None, help="ODE steps (default: the preset's)")
     p.add_argument("--budget", default=None, help="wall-clock per entry, e.g. 15m (default: the preset's)")
@@ -192,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for data split, training and sampling")
     p.add_argument("--out", default=None, help="results folder (default runs/bench-results/drugs-<preset>-<date>)")
     p.add_argument("--runs", default=str(REPO / "runs" / "bench"), help="where training runs live (not committed)")
+    add_pretrained_arguments(p)
     return p
 
 
@@ -214,6 +218,8 @@ def resolve(args: argparse.Namespace) -> tuple[DrugPreset, list[str]]:
         raise ValueError("give --geom-split-pickles or --geom-rdkit-folder, not both")
     if args.dataset and (args.geom_split_pickles or args.geom_rdkit_folder or args.size):
         raise ValueError("--dataset names the data by itself; drop --geom-split-pickles / --geom-rdkit-folder / --size")
+    if pretrained_flags(args):
+        raise ValueError(f"{', '.join(pretrained_flags(args))}: only with --preset pretrained")
     entries = [e.strip() for e in args.entries.split(",") if e.strip()]
     bad = [e for e in entries if e not in ENTRIES]
     if bad or not entries:
@@ -227,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     from unite_mol.bench.qm9_train import train_entry
 
     args = parser().parse_args(argv)
+    if args.preset == "pretrained":
+        return run_pretrained(args)
     t_start = time.time()
     try:
         pr, entries = resolve(args)

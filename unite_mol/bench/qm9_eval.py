@@ -76,9 +76,11 @@ def generation_eval(model, n: int, steps: int, reference: set[str], *, seed: int
     return m, arrays
 
 
-def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: int | None) -> dict[str, float]:
+def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: int | None, workers: int = 2,
+                 valid_by: str = "edm") -> dict[str, float]:
     """:func:`unite_mol.metrics.physics.physics_metrics` of ``samples`` (molecules or ``(numbers, positions)``
-    pairs, taken as neutral and without bonds), as ``phys/...`` keys, with a progress line per phase."""
+    pairs, taken as neutral and without bonds), as ``phys/...`` keys, with a progress line per phase;
+    ``workers`` and ``valid_by`` (the protocol that picks the molecules xTB relaxes) as there."""
     from unite_mol.metrics.physics import physics_metrics
     from unite_mol.molecule import Molecule
 
@@ -97,7 +99,8 @@ def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: i
             state["next"] = done / total + 0.1
 
     t0 = time.time()
-    metrics, _ = physics_metrics(mols, reference=reference_molecules, xtb_n=xtb_n, pb_n=pb_n, progress=progress)
+    metrics, _ = physics_metrics(mols, reference=reference_molecules, xtb_n=xtb_n, pb_n=pb_n, workers=workers,
+                                 valid_by=valid_by, progress=progress)
     out = {f"phys/{k}": v for k, v in metrics.items() if k != "n"}
     out["phys/wall_s"] = time.time() - t0
     return out

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 #: Published QM9 rows, quoted from the papers (EDM, Hoogeboom et al. 2022; GeoLDM, Xu et al. 2023; ADiT,
 #: Joshi et al. 2025; UNITE), not re-run here.
@@ -20,6 +22,15 @@ ANCHORS = [
     {"system": "ADiT (VAE + DiT)", "kind": "bond-free", "bonds": "Open Babel", "recon_match": 97.20, "recon_rmsd": 0.075, "valid": 96.02, "unique": 97.76},
     {"system": "UNITE-S (33M, 8000 epochs)", "kind": "bond-free", "bonds": "Open Babel", "recon_match": 99.37, "recon_rmsd": 0.039, "valid": 94.90, "unique": 99.71},
 ]
+
+
+@contextmanager
+def phase(what: str, prefix: str = "[bench drugs]") -> Iterator[None]:
+    """Say on stdout what a bench starts, and when it is done, how long it took."""
+    print(f"{prefix} {what}...", flush=True)
+    t0 = time.monotonic()
+    yield
+    print(f"{prefix}   done in {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
@@ -124,15 +135,22 @@ def anchors_table() -> str:
     return "\n".join(lines)
 
 
+#: the caption above the physics table (the QM9 bench's: xTB on EDM-valid samples, W1 to the QM9 test split)
+QM9_PHYSICS_CAPTION = ("Physics (GFN2-xTB relaxation of the first valid+connected samples (EDM), PoseBusters `mol` "
+                       "checks, usable = sanitisable, one piece, no radicals; W1 to the QM9 test split with Open Babel "
+                       "bonds on both sides; unite_mol.metrics.physics):")
+
 QM9_NOTES = ["Percentages are of generated molecules; `unique %` is of valid ones (EDM bonds), `novel %` of unique",
              "valid ones. `-` = not measured. Reconstruction: the same QM9 test molecules for every entry."]
 
 
 def write_results(out: Path, rows: list[dict], configs: dict, machine: dict, *, title: str = "QM9 benchmark",
                   columns: list[tuple[str, str]] = COLUMNS, notes: list[str] = QM9_NOTES,
-                  anchors: bool = True) -> None:
+                  anchors: bool = True, physics_caption: str = QM9_PHYSICS_CAPTION,
+                  extra: Sequence[str] = ()) -> None:
     """``results.csv``, ``configs.json``, ``machine.json`` and ``results.md`` (``title``, ``notes`` above the
-    table of ``columns``; the published QM9 ``anchors`` below it) into ``out``."""
+    table of ``columns``; the physics table under ``physics_caption`` when rows have physics; the published QM9
+    ``anchors``; then the ``extra`` lines) into ``out``."""
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
@@ -148,11 +166,8 @@ def write_results(out: Path, rows: list[dict], configs: dict, machine: dict, *, 
           f"Commit: `{machine['commit']}`  ", f"Date: {machine['date']}; total wall-clock {machine['wall_s']:.0f} s", "",
           *([f"**Partial results: {machine['partial']}.**", ""] if "partial" in machine else []),
           *notes, "", markdown_table(rows, columns), "",
-          *(["Physics (GFN2-xTB relaxation of the first valid+connected samples (EDM), PoseBusters `mol` checks, "
-             "usable = sanitisable, one piece, no radicals; W1 to the QM9 test split with Open Babel bonds on both "
-             "sides; unite_mol.metrics.physics):", "", physics_table(rows), ""]
-            if any("phys/xtb/n" in r for r in rows) else []),
-          *(["Published anchors:", "", anchors_table(), ""] if anchors else [])]
+          *([physics_caption, "", physics_table(rows), ""] if any("phys/xtb/n" in r for r in rows) else []),
+          *(["Published anchors:", "", anchors_table(), ""] if anchors else []), *extra]
     if (out / "curves.png").exists():
         md += ["![learning curves](curves.png)", ""]
     (out / "results.md").write_text("\n".join(md))

@@ -6,8 +6,10 @@ set of generated molecules (and for the data itself, as the calibration row), wh
 
 ``xtb/...``
     GFN2-xTB relaxation (:func:`unite_mol.metrics.xtb.xtb_relax`: tblite, L-BFGS to 1e-3 Eh/bohr, charge from
-    the formal charges) of up to ``xtb_n`` molecules that are EDM-valid and connected (the subset the field
-    relaxes; the first ``xtb_n`` in sample order, ``xtb/n`` says how many): median and mean relaxation
+    the formal charges) of up to ``xtb_n`` molecules that are valid and connected (the subset the field
+    relaxes; the first ``xtb_n`` in sample order, ``xtb/n`` says how many), by EDM's bonds unless ``valid_by``
+    names another protocol of :func:`unite_mol.metrics.evaluate` (drug-sized molecules: ``"openbabel"``, as
+    EDM's valence tables fail there): median and mean relaxation
     energy E(input) - E(relaxed) in kcal/mol, and what relaxation moved: mean absolute bond-length change
     (mA, over the molecule's bonds: its own if it has them, else Open Babel's), mean absolute bond-angle
     change (degrees, over bonded triples) and the Kabsch RMSD between input and relaxed geometry (A).
@@ -26,7 +28,7 @@ set of generated molecules (and for the data itself, as the calibration row), wh
     fewer than 20 values on either side are left out.
 
 Nothing here reads EDM's bond-length tables except through :func:`unite_mol.metrics.evaluate`, for the
-valid-and-connected filter that selects the relaxed subset.
+valid-and-connected filter that selects the relaxed subset (``valid_by="edm"``, the default).
 """
 
 from __future__ import annotations
@@ -220,17 +222,18 @@ def geometry_w1(generated: Sequence[Molecule], reference: Sequence[Molecule] | G
 
 
 # ------------------------------------------------------------------------------------------------ report
-def relaxation_metrics(molecules: Sequence[Molecule], *, xtb_n: int = XTB_N, workers: int = 2,
+def relaxation_metrics(molecules: Sequence[Molecule], *, xtb_n: int = XTB_N, workers: int = 2, valid_by: str = "edm",
                        progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, float], dict[int, dict]]:
-    """GFN2-xTB relaxation of the first ``xtb_n`` EDM-valid-and-connected ``molecules`` (``xtb/...`` keys of
-    :func:`physics_metrics`); records by molecule index."""
+    """GFN2-xTB relaxation of the first ``xtb_n`` ``molecules`` that are valid and connected under the
+    ``valid_by`` protocol of :func:`unite_mol.metrics.evaluate` (``xtb/...`` keys of :func:`physics_metrics`);
+    records by molecule index."""
     from unite_mol.metrics import evaluate
 
     mols = list(molecules)
     if not mols:
         return {"xtb/n": 0.0}, {}
-    ev = evaluate(mols, protocols=("edm",)).records
-    ok = (ev["edm_valid"] & ev["edm_connected"]).to_numpy(bool)
+    ev = evaluate(mols, protocols=(valid_by,)).records
+    ok = (ev[f"{valid_by}_valid"] & ev[f"{valid_by}_connected"]).to_numpy(bool)
     chosen = np.flatnonzero(ok)[:xtb_n]
     relaxed = _pool_map(_relax_one, _items([mols[k] for k in chosen]), workers, progress, "xtb")
     ran = [r for r in relaxed if r["xtb_ran"]]
@@ -246,7 +249,7 @@ def relaxation_metrics(molecules: Sequence[Molecule], *, xtb_n: int = XTB_N, wor
 
 
 def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecule] | Geometry | None = None,
-                    xtb_n: int = XTB_N, pb_n: int | None = None, workers: int = 2,
+                    xtb_n: int = XTB_N, pb_n: int | None = None, workers: int = 2, valid_by: str = "edm",
                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict[str, float], list[dict]]:
     """The physical yardstick of ``molecules`` (see the module docstring for every key).
 
@@ -254,7 +257,9 @@ def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecu
         molecules: ``Molecule`` objects (with bonds where they have them: the model's own).
         reference: molecules to compare geometry distributions with (the test split), or their
             :func:`geometry_values`; ``None``: no ``w1``.
-        xtb_n: most EDM-valid-and-connected molecules to relax with GFN2-xTB (0: none).
+        xtb_n: most valid-and-connected molecules to relax with GFN2-xTB (0: none).
+        valid_by: the :func:`unite_mol.metrics.evaluate` protocol that decides valid and connected for xTB
+            (``"edm"``, ``"rdkit"``, ``"openbabel"`` or ``"bonds"``, the molecules' own).
         pb_n: most molecules to run PoseBusters and the usable check on (``None``: all).
         workers: processes for xTB and PoseBusters.
         progress: ``progress(what, done, total)`` as each phase starts (``done = 0``) and after each task.
@@ -264,19 +269,23 @@ def physics_metrics(molecules: Sequence[Molecule], *, reference: Sequence[Molecu
 
     Raises:
         TypeError: when an item is not a ``Molecule``.
-        ValueError: for bad counts.
+        ValueError: for bad counts or an unknown ``valid_by``.
     """
+    from unite_mol.metrics import KNOWN_PROTOCOLS
+
     mols = list(molecules)
     for k, m in enumerate(mols):
         if not isinstance(m, Molecule):
             raise TypeError(f"molecule {k} is a {type(m).__name__}, not a unite_mol.Molecule")
     if xtb_n < 0 or (pb_n is not None and pb_n < 0) or workers < 1:
         raise ValueError(f"xtb_n and pb_n must be >= 0 and workers >= 1, got {xtb_n}, {pb_n}, {workers}")
+    if valid_by not in KNOWN_PROTOCOLS:
+        raise ValueError(f"valid_by must be one of {KNOWN_PROTOCOLS}, got {valid_by!r}")
     metrics: dict[str, float] = {"n": float(len(mols))}
     records: list[dict] = [{"index": k} for k in range(len(mols))]
     if not mols:
         return metrics, records
-    m_xtb, r_xtb = relaxation_metrics(mols, xtb_n=xtb_n, workers=workers, progress=progress)
+    m_xtb, r_xtb = relaxation_metrics(mols, xtb_n=xtb_n, workers=workers, valid_by=valid_by, progress=progress)
     metrics.update(m_xtb)
     for k, r in r_xtb.items():
         records[k].update(r)
