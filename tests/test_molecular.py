@@ -105,7 +105,7 @@ def test_stochastic_sampling_and_temperature_are_seeded_per_sample():
     assert any(not np.allclose(x1, x2, atol=1e-3) for (_, x1), (_, x2) in zip(cold, ode))
     # generate()'s default is the stochastic sampler; the deterministic ones default to no noise
     default = generate(2, model=model, seed=3, bonds=None, progress=False, sampler=dict(steps=4, precision="fp32"))
-    assert default[0].properties["sampler"] == "stochastic, 4 steps, noise level 64"
+    assert default[0].properties["sampler"] == "stochastic, 4 steps, noise level 256"
     heun = generate(2, model=model, seed=3, bonds=None, progress=False, sampler=dict(steps=4, precision="fp32", method="heun"))
     assert heun[0].properties["sampler"] == "heun, 4 steps"
     for bad, match in [(dict(temperature=0.0), r"temperature must be a finite number in \(0, 4\]"),

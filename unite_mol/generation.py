@@ -212,7 +212,7 @@ def generate(n: int, *, seed: int = 0, model: UniteModel | str | Path | None = N
             yet: a ``FileNotFoundError`` says how to train one), or ``None`` for the shipped pretrained QM9 model.
         sampler: the sampling process: a :class:`~unite_mol.sampling.SamplerConfig`, a dict of its fields, a
             JSON file of them (an experiment's arm), a ready :class:`~unite_mol.sampling.Sampler` (it brings its
-            model), or ``None`` for the defaults (75 stochastic steps, valence guidance by the model's own bond
+            model), or ``None`` for the defaults (200 stochastic steps, valence guidance by the model's own bond
             head; the model card has the numbers).
         num_atoms: atoms per molecule, hydrogens included (an int, or one per sample); default drawn from the
             training data (for a model told the composition: a training composition with that many atoms).
