@@ -69,3 +69,14 @@ def embedded(smiles: str, seed: int = 0):
     params.randomSeed = seed
     assert AllChem.EmbedMolecule(mol, params) == 0
     return mol
+
+
+def have_moses() -> bool:
+    """Whether the MOSES SMILES (the ``molsets`` package) are installed."""
+    from unite_mol.data import druglike as dl
+
+    try:
+        dl.source_path()
+        return True
+    except FileNotFoundError:
+        return False

@@ -9,20 +9,10 @@ pytest.importorskip("rdkit")
 
 from unite_mol.data import druglike as dl  # noqa: E402
 
-try:
-    dl.source_path()
-    HAVE_MOSES = True
-except FileNotFoundError:
-    HAVE_MOSES = False
+from helpers import have_moses  # noqa: E402
+
+HAVE_MOSES = have_moses()
 needs_moses = pytest.mark.skipif(not HAVE_MOSES, reason="molsets (MOSES SMILES) is not installed")
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNITE_MOL_CACHE", str(tmp_path / "cache"))
-    dl.load_arrays.cache_clear()
-    yield tmp_path / "cache"
-    dl.load_arrays.cache_clear()
 
 
 def canonical(smiles: str) -> str:
@@ -72,11 +62,11 @@ def test_conformer_and_its_failure_reasons():
 
 
 @needs_moses
-def test_build_load_and_cache(cache):
+def test_build_load_and_cache(druglike_cache):
     path = dl.build(10, workers=1, progress=False)
     mtime = path.stat().st_mtime_ns
     assert dl.build(10, workers=1, progress=False) == path and path.stat().st_mtime_ns == mtime   # cached
-    assert path.parent == cache and dl.cache_path(11) != path
+    assert path.parent == druglike_cache and dl.cache_path(11) != path
     parts = {name: dl.druglike(name, size=10, workers=1, progress=False) for name in dl.SPLIT_NAMES}
     assert [len(parts[n]) for n in dl.SPLIT_NAMES] == [8, 1, 1]
     ref = dl.sample(10)
@@ -94,7 +84,7 @@ def test_build_load_and_cache(cache):
 
 
 @needs_moses
-def test_two_workers_give_the_same_set(cache):
+def test_two_workers_give_the_same_set(druglike_cache):
     one = np.load(dl.build(6, workers=1, progress=False))
     two = np.load(dl.build(6, workers=2, progress=False, force=True))
     for key in ("numbers", "positions", "charges", "bonds", "energy", "smiles", "split"):
@@ -111,7 +101,7 @@ def arrays(path):
 
 
 @needs_moses
-def test_build_resumes_from_its_shards_and_equals_a_fresh_build(cache):
+def test_build_resumes_from_its_shards_and_equals_a_fresh_build(druglike_cache):
     """Issue 29: building 20 then 40 (two workers, shards of 10) computes the second 20 only, and gives what
     one uninterrupted single-worker build gives."""
     dl.build(20, workers=2, progress=False, shard_size=10)
@@ -132,7 +122,7 @@ def test_build_resumes_from_its_shards_and_equals_a_fresh_build(cache):
 
 
 @needs_moses
-def test_a_stopped_build_keeps_its_finished_shards(cache, monkeypatch):
+def test_a_stopped_build_keeps_its_finished_shards(druglike_cache, monkeypatch):
     real = dl.conformer
     calls = []
 
@@ -165,7 +155,7 @@ def die_at_position_25(task):
 
 
 @needs_moses
-def test_a_dead_worker_stops_the_build_instead_of_hanging(cache):
+def test_a_dead_worker_stops_the_build_instead_of_hanging(druglike_cache):
     """A multiprocessing.Pool waits forever for a dead worker's task; the build must stop, keep its shards and
     resume."""
     s = dl.sample(30)
@@ -191,7 +181,7 @@ def test_settings_fingerprint_names_what_decides_a_conformer():
 
 
 @needs_moses
-def test_card(cache, tmp_path):
+def test_card(druglike_cache, tmp_path):
     out = tmp_path / "card"
     from unite_mol.bench.druglike_card import main as card_main
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from helpers import embedded  # noqa: E402
+from helpers import embedded, have_moses  # noqa: E402
 
 from unite_mol.data import sets  # noqa: E402
 from unite_mol.data.bond_labels import bond_matrix  # noqa: E402
@@ -37,26 +37,6 @@ def write_split_pickles(folder, train=TRAIN):
 @pytest.fixture(scope="module")
 def geom_folder(tmp_path_factory):
     return write_split_pickles(tmp_path_factory.mktemp("geom"))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    from unite_mol.data import druglike as dl
-
-    monkeypatch.setenv("UNITE_MOL_CACHE", str(tmp_path / "cache"))
-    dl.load_arrays.cache_clear()
-    yield tmp_path / "cache"
-    dl.load_arrays.cache_clear()
-
-
-def have_moses() -> bool:
-    from unite_mol.data import druglike as dl
-
-    try:
-        dl.source_path()
-        return True
-    except FileNotFoundError:
-        return False
 
 
 def have_qm9() -> bool:
@@ -150,7 +130,7 @@ def test_geom_rdkit_folder_is_detected(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- drug-like, QM9
-def test_druglike_set(cache):
+def test_druglike_set(druglike_cache):
     if not have_moses():
         pytest.skip("molsets (MOSES SMILES) is not installed")
     from unite_mol.data import druglike as dl
@@ -188,7 +168,7 @@ def run_train(run_dir, dataset, *extra):
                  "--batch-size", "4", "--refine-layers", "1", "--bond-head", *extra])
 
 
-def test_train_on_geom_and_druglike_records_the_dataset(tmp_path, geom_folder, cache, monkeypatch, capsys):
+def test_train_on_geom_and_druglike_records_the_dataset(tmp_path, geom_folder, druglike_cache, monkeypatch, capsys):
     """``train --dataset geom:<fixture>`` and ``--dataset druglike:N`` train with the bond head and save a model
     whose sidecar names the dataset and its fingerprint; a run folder refuses another dataset."""
     from unite_mol.model_io import load_model

@@ -91,6 +91,17 @@ def truncate_metrics(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(x + "\n" for x in keep))
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines log, skipping lines that do not parse (a torn last line of a killed run)."""
+    recs = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            continue
+    return recs
+
+
 def plot_losses(run_dir: Path) -> None:
     """Redraw ``run_dir/loss.png`` (log-scale curves of every logged key) from ``metrics.jsonl``; atomic."""
     path = run_dir / "metrics.jsonl"
@@ -98,12 +109,7 @@ def plot_losses(run_dir: Path) -> None:
         return
     from matplotlib.figure import Figure  # object API: no pyplot, no global backend switch
 
-    recs = []
-    for line in path.read_text().splitlines():
-        try:
-            recs.append(json.loads(line))
-        except ValueError:
-            continue
+    recs = read_jsonl(path)
     if not recs:
         return
     keys = sorted({k for r in recs for k, v in r.items() if k not in NOT_PLOTTED and isinstance(v, (int, float))})

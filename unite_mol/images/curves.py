@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from unite_mol.core.run_files import truncate_metrics
+from unite_mol.core.run_files import read_jsonl, truncate_metrics
 from unite_mol.files import atomic_open
 from unite_mol.images.adapter import ImageBatch, reconstruct_images
 from unite_mol.images.metrics import psnr, ssim
@@ -75,12 +75,7 @@ def read_curve(run_dir: str | Path) -> list[dict[str, Any]]:
         path = Path(run_dir) / stage / EVAL_LOG
         if not path.exists():
             continue
-        recs = []
-        for line in path.read_text().splitlines():
-            try:
-                recs.append(json.loads(line))
-            except ValueError:
-                continue                      # a torn last line of a killed run
+        recs = read_jsonl(path)               # a torn last line of a killed run is skipped
         for r in recs:
             points.append({**r, "stage": stage or "run", "wall_s": offset + float(r["elapsed_s"])})
         if recs:
