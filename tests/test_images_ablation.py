@@ -98,6 +98,24 @@ def lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
+def test_sincos_slot_positions_tell_the_slots_apart_from_the_first_step():
+    from unite_mol.images.adapter import ImageConfig, sincos_2d
+
+    learned = build_image_model("IM-T")
+    fixed = build_image_model("IM-T", slot_pos="sincos")
+    mask = torch.ones(1, 49, dtype=torch.bool)
+    assert torch.equal(learned.adapter.slot_pos(mask), learned.adapter.latent_pos)
+    grid = sincos_2d(7, fixed.adapter.latent_pos.shape[-1])
+    torch.testing.assert_close(fixed.adapter.slot_pos(mask), fixed.adapter.latent_pos + grid)
+    pos = fixed.adapter.slot_pos(mask)[0]
+    gap = torch.cdist(pos, pos) + torch.eye(49) * 1e9
+    assert float(gap.min()) > 10 * float(learned.adapter.latent_pos.std())   # no two slots alike at init
+    assert {"latent_pos"} <= {n.split(".")[-1] for n, _ in fixed.named_parameters()}
+    assert not any("patch_pos" in k for k in fixed.state_dict())   # the fixed part is not saved
+    with pytest.raises(ValueError, match="slot_pos"):
+        ImageConfig(slot_pos="random")
+
+
 def test_cli_flags_refused_where_they_do_not_apply(tmp_path, tiny_data, capsys):
     from unite_mol.images.train import main
 
@@ -116,17 +134,18 @@ def test_ablation_flags_reach_the_run_and_survive_a_resume(tmp_path, tiny_data, 
 
     run = tmp_path / "arm"
     flags = ["--flow-weight", "0.5", "--no-stop-grad", "--separate-weights", "--decoder-noise-prob", "0",
-             "--fixed-latent-norm"]
+             "--fixed-latent-norm", "--slot-pos", "sincos"]
     assert main(["--run-dir", str(run), *tiny_data, "--steps", "2", *flags]) == 0
     saved = json.loads((run / "config.json").read_text())["image_training"]
     want = {"flow_weight": 0.5, "stop_grad": False, "shared_weights": False, "decoder_noise_prob": 0.0,
-            "fixed_latent_norm": True, "curve_images": 16, "batch_size": 8, "two_stage": False}
+            "fixed_latent_norm": True, "slot_pos": "sincos", "curve_images": 16, "batch_size": 8, "two_stage": False}
     assert {k: saved[k] for k in want} == want
     objective = json.loads((run / "entry.json").read_text())["objective"]
     assert (objective["flow_weight"], objective["stop_grad"], objective["shared_weights"],
             objective["decoder_noise_prob"]) == (0.5, False, False, 0.0)
     model = load_image_model(run / "model")
     assert model.ge_denoise is not None and model.ge.latent_norm.weight is None
+    assert model.adapter.config.slot_pos == "sincos"
     ours = {p.data_ptr() for p in model.ge.parameters()}
     assert ours.isdisjoint(p.data_ptr() for p in model.ge_denoise.parameters())
     assert model.meta["training"]["image_training"] == saved

@@ -2,8 +2,9 @@
 
 Same core as the molecules, unchanged (:class:`unite_mol.core.UniteModel`). The image enters the GE
 through its ``data_prefix`` door: patch embeddings (a strided convolution) with fixed 2-D sin-cos
-positions, followed by ``num_latents`` latent register tokens (learned positions, ``slot_pos``) that
-hold noise in the tokenization pass, as in the paper. The latent is ``num_latents x latent_dim``; one
+positions, followed by ``num_latents`` latent register tokens (learned positions, ``slot_pos``; with
+``ImageConfig.slot_pos = "sincos"`` the patches' sin-cos positions added) that hold noise in the
+tokenization pass, as in the paper. The latent is ``num_latents x latent_dim``; one
 latent token per patch (``num_latents == (image_size / patch_size)^2``), so the ViT decoder (the core's
 DecoderTrunk with learned positions) maps latent token k to patch k through a linear pixel head.
 
@@ -37,6 +38,11 @@ class ImageBatch:
         return int(self.images.shape[0])
 
 
+#: how the latent register tokens know their patch: learned positions alone (initialised at 0.02 scale), or
+#: the patches' fixed 2-D sin-cos positions plus the learned ones (slot identity from the first step on)
+SLOT_POS = ("learned", "sincos")
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """What the image adapter reads and how it scores reconstructions.
@@ -52,8 +58,11 @@ class ImageConfig:
     loss: str = "l2"                     # "l2" | "l1"
     perceptual_weight: float = 0.0       # > 0 needs perceptual_weights_path
     perceptual_weights_path: str | None = None
+    slot_pos: str = "learned"            # latent slots' positions: "learned" | "sincos" (fixed 2-D + learned)
 
     def __post_init__(self) -> None:
+        if self.slot_pos not in SLOT_POS:
+            raise ValueError(f"ImageConfig.slot_pos must be one of {', '.join(map(repr, SLOT_POS))}, got {self.slot_pos!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"ImageConfig.image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size})")
         if self.channels < 1 or self.num_classes < 0:
@@ -118,6 +127,8 @@ class ImageAdapter(nn.Module):
         return Tokens(mask=mask, data_prefix=x, cond=cond)
 
     def slot_pos(self, mask: torch.Tensor) -> torch.Tensor:
+        if self.config.slot_pos == "sincos":
+            return self.latent_pos + self.patch_pos.to(self.latent_pos.dtype)
         return self.latent_pos
 
     def decoder_pos(self, mask: torch.Tensor) -> torch.Tensor:

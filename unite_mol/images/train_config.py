@@ -1,7 +1,7 @@
 """What an image run trains: :class:`ImageTrainConfig`, and how a resumed run keeps it.
 
 The config holds everything that makes one arm of a study differ from another (model preset, data, batch,
-entry, the UNITE objective's switches, the latent's normalisation, the baseline's KL weight, the size of the
+entry, the UNITE objective's switches, the latent's normalisation, the latent slots' positions, the baseline's KL weight, the size of the
 learning-curve subset). ``python -m unite_mol.images.train`` writes it into the run's ``config.json`` (under
 ``"image_training"``, through the trainer's ``extra_state``) and into the model sidecar. Running the command
 again on a folder that holds a checkpoint resumes it with the saved config: flags left out take the saved
@@ -20,7 +20,7 @@ from typing import Any
 from unite_mol.core.entry import two_stage_config
 from unite_mol.core.model import check_fields
 from unite_mol.core.unite import UniteConfig
-from unite_mol.images.adapter import IMAGE_PRESETS
+from unite_mol.images.adapter import IMAGE_PRESETS, ImageConfig
 
 #: the config fields that only UNITE's objective has (refused with ``two_stage``), with their flags
 UNITE_ONLY = {"flow_weight": "--flow-weight", "stop_grad": "--no-stop-grad", "shared_weights": "--separate-weights",
@@ -49,12 +49,14 @@ class ImageTrainConfig:
     shared_weights: bool = True           # UNITE: one GE tokenizes and denoises (False: a separate denoiser GE)
     decoder_noise_prob: float = 0.5       # UNITE: share of the batch decoded from lightly noised latents
     fixed_latent_norm: bool = False       # the latent LayerNorm without gain or bias (GEConfig.latent_affine=False)
+    slot_pos: str = "learned"             # latent slots' positions (ImageConfig.slot_pos): "learned" | "sincos"
     kl_weight: float = 1e-3               # two-stage: the VAE's KL weight
     curve_images: int = 256               # test images scored (PSNR, SSIM) at every checkpoint; 0 = none
 
     def __post_init__(self) -> None:
         if self.preset not in IMAGE_PRESETS:
             raise ValueError(f"unknown image preset {self.preset!r}; choose one of {sorted(IMAGE_PRESETS)}")
+        ImageConfig.from_dict({**IMAGE_PRESETS[self.preset][0].to_dict(), **self.image_overrides()})   # its checks
         if self.batch_size < 1 or self.curve_images < 0:
             raise ValueError(f"ImageTrainConfig.batch_size must be >= 1 and curve_images >= 0, got "
                              f"{self.batch_size} and {self.curve_images}")
@@ -83,6 +85,10 @@ class ImageTrainConfig:
     def ge_overrides(self) -> dict[str, Any]:
         """GEConfig fields this config sets on the preset's."""
         return {"latent_affine": False} if self.fixed_latent_norm else {}
+
+    def image_overrides(self) -> dict[str, Any]:
+        """ImageConfig fields this config sets on the preset's."""
+        return {} if self.slot_pos == "learned" else {"slot_pos": self.slot_pos}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
