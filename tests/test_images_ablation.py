@@ -101,8 +101,8 @@ def lines(path):
 def test_sincos_slot_positions_tell_the_slots_apart_from_the_first_step():
     from unite_mol.images.adapter import ImageConfig, sincos_2d
 
-    learned = build_image_model("IM-T")
-    fixed = build_image_model("IM-T", slot_pos="sincos")
+    learned = build_image_model("IM-T", slot_pos="learned")
+    fixed = build_image_model("IM-T")                                       # the default since 2026-12-07
     mask = torch.ones(1, 49, dtype=torch.bool)
     assert torch.equal(learned.adapter.slot_pos(mask), learned.adapter.latent_pos)
     grid = sincos_2d(7, fixed.adapter.latent_pos.shape[-1])
@@ -114,6 +114,34 @@ def test_sincos_slot_positions_tell_the_slots_apart_from_the_first_step():
     assert not any("patch_pos" in k for k in fixed.state_dict())   # the fixed part is not saved
     with pytest.raises(ValueError, match="slot_pos"):
         ImageConfig(slot_pos="random")
+
+
+def test_files_and_runs_from_before_slot_positions_keep_learned_ones(tmp_path):
+    """Model sidecars and run configs written before ``slot_pos`` existed had learned positions alone; they
+    must load as such, while a fresh run gets today's default."""
+    from unite_mol.images.adapter import ImageConfig
+    from unite_mol.images.io import load_image_model, save_image_model
+    from unite_mol.images.train_config import ImageTrainConfig, resolve
+    from unite_mol.model_files import config_digest
+
+    old = {k: v for k, v in ImageConfig().to_dict().items() if k != "slot_pos"}
+    assert ImageConfig.from_dict(old).slot_pos == "learned"
+    assert ImageConfig.from_dict(ImageConfig().to_dict()).slot_pos == "sincos"
+    model = build_image_model("IM-T", slot_pos="learned")
+    save_image_model(tmp_path / "m", model)
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    sidecar["image_config"].pop("slot_pos")                                   # as an older file has it
+    sidecar["config_sha256"] = config_digest(sidecar, "images")
+    (tmp_path / "m.json").write_text(json.dumps(sidecar))
+    mask = torch.ones(1, 49, dtype=torch.bool)
+    loaded = load_image_model(tmp_path / "m")
+    assert loaded.adapter.config.slot_pos == "learned"
+    torch.testing.assert_close(loaded.adapter.slot_pos(mask), model.adapter.slot_pos(mask))
+    saved_run = {k: v for k, v in ImageTrainConfig().to_dict().items() if k != "slot_pos"}
+    assert resolve({}, saved_run).slot_pos == "learned"                      # an old run resumes as it began
+    assert resolve({}, None).slot_pos == "sincos"                            # a fresh one gets the default
+    with pytest.raises(ValueError, match="another config"):
+        resolve({"slot_pos": "sincos"}, saved_run)
 
 
 def test_cli_flags_refused_where_they_do_not_apply(tmp_path, tiny_data, capsys):
@@ -134,18 +162,18 @@ def test_ablation_flags_reach_the_run_and_survive_a_resume(tmp_path, tiny_data, 
 
     run = tmp_path / "arm"
     flags = ["--flow-weight", "0.5", "--no-stop-grad", "--separate-weights", "--decoder-noise-prob", "0",
-             "--fixed-latent-norm", "--slot-pos", "sincos"]
+             "--fixed-latent-norm", "--slot-pos", "learned"]
     assert main(["--run-dir", str(run), *tiny_data, "--steps", "2", *flags]) == 0
     saved = json.loads((run / "config.json").read_text())["image_training"]
     want = {"flow_weight": 0.5, "stop_grad": False, "shared_weights": False, "decoder_noise_prob": 0.0,
-            "fixed_latent_norm": True, "slot_pos": "sincos", "curve_images": 16, "batch_size": 8, "two_stage": False}
+            "fixed_latent_norm": True, "slot_pos": "learned", "curve_images": 16, "batch_size": 8, "two_stage": False}
     assert {k: saved[k] for k in want} == want
     objective = json.loads((run / "entry.json").read_text())["objective"]
     assert (objective["flow_weight"], objective["stop_grad"], objective["shared_weights"],
             objective["decoder_noise_prob"]) == (0.5, False, False, 0.0)
     model = load_image_model(run / "model")
     assert model.ge_denoise is not None and model.ge.latent_norm.weight is None
-    assert model.adapter.config.slot_pos == "sincos"
+    assert model.adapter.config.slot_pos == "learned"
     ours = {p.data_ptr() for p in model.ge.parameters()}
     assert ours.isdisjoint(p.data_ptr() for p in model.ge_denoise.parameters())
     assert model.meta["training"]["image_training"] == saved

@@ -2,9 +2,9 @@
 
 Same core as the molecules, unchanged (:class:`unite_mol.core.UniteModel`). The image enters the GE
 through its ``data_prefix`` door: patch embeddings (a strided convolution) with fixed 2-D sin-cos
-positions, followed by ``num_latents`` latent register tokens (learned positions, ``slot_pos``; with
-``ImageConfig.slot_pos = "sincos"`` the patches' sin-cos positions added) that hold noise in the
-tokenization pass, as in the paper. The latent is ``num_latents x latent_dim``; one
+positions, followed by ``num_latents`` latent register tokens (``slot_pos``: the patches' sin-cos
+positions plus learned ones; ``ImageConfig.slot_pos = "learned"``: learned alone, as before 2026-12-07)
+that hold noise in the tokenization pass, as in the paper. The latent is ``num_latents x latent_dim``; one
 latent token per patch (``num_latents == (image_size / patch_size)^2``), so the ViT decoder (the core's
 DecoderTrunk with learned positions) maps latent token k to patch k through a linear pixel head.
 
@@ -38,9 +38,11 @@ class ImageBatch:
         return int(self.images.shape[0])
 
 
-#: how the latent register tokens know their patch: learned positions alone (initialised at 0.02 scale), or
-#: the patches' fixed 2-D sin-cos positions plus the learned ones (slot identity from the first step on)
-SLOT_POS = ("learned", "sincos")
+#: how the latent register tokens know their patch: the patches' fixed 2-D sin-cos positions plus learned ones
+#: (slot identity from the first step on; the default since 2026-12-07), or learned positions alone (initialised
+#: at 0.02 scale; earlier models: in UNITE the flow's gradient pins them near that start and reconstruction stays
+#: poor, benchmarks/images/ablation)
+SLOT_POS = ("sincos", "learned")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ImageConfig:
     loss: str = "l2"                     # "l2" | "l1"
     perceptual_weight: float = 0.0       # > 0 needs perceptual_weights_path
     perceptual_weights_path: str | None = None
-    slot_pos: str = "learned"            # latent slots' positions: "learned" | "sincos" (fixed 2-D + learned)
+    slot_pos: str = "sincos"             # latent slots' positions: "sincos" (fixed 2-D + learned) | "learned"
 
     def __post_init__(self) -> None:
         if self.slot_pos not in SLOT_POS:
@@ -82,7 +84,8 @@ class ImageConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ImageConfig":
-        return cls(**check_fields(cls, d))
+        """From :meth:`to_dict`'s output; a dict without ``slot_pos`` (written before it existed) is ``"learned"``."""
+        return cls(**check_fields(cls, {"slot_pos": "learned", **d}))
 
 
 def sincos_2d(grid: int, width: int) -> torch.Tensor:

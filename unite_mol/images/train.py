@@ -7,7 +7,8 @@ two-stage denoiser sees the class ids with UNITE's condition dropout, FLOPs of b
 Ablation arms (issue 30) are flags of the same command: ``--flow-weight`` (0: tokenizer only, the denoising
 pass is not run), ``--no-stop-grad``, ``--separate-weights``, ``--decoder-noise-prob`` (UNITE only),
 ``--fixed-latent-norm`` (both entries: the latent LayerNorm without gain or bias, a fixed latent scale),
-``--slot-pos sincos`` (both entries: the latent slots get the patches' fixed sin-cos positions too) and
+``--slot-pos learned`` (both entries: the latent slots' positions learned alone, without the patches' fixed
+sin-cos ones; the default before 2026-12-07) and
 ``--kl-weight`` (the baseline's VAE only). A flag that does not apply to the entry is refused.
 
 Data: ``--data fashion-mnist`` (the Debian package's IDX files) or a folder in the ImageNet layout
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UNITE: share of the batch decoded from lightly noised latents (default 0.5; 0 = none)")
     g.add_argument("--fixed-latent-norm", action="store_true", default=keep,
                    help="the latent LayerNorm without gain or bias: every latent token has unit variance")
-    g.add_argument("--slot-pos", default=keep, choices=["learned", "sincos"],
-                   help="latent slots' positions: learned alone (default) or the patches' fixed sin-cos plus learned")
+    g.add_argument("--slot-pos", default=keep, choices=["sincos", "learned"],
+                   help="latent slots' positions: the patches' fixed sin-cos plus learned (default), or learned alone "
+                        "(before 2026-12-07)")
     g.add_argument("--kl-weight", type=float, default=keep, help="two-stage only: the VAE's KL weight (default 1e-3)")
     g.add_argument("--curve-images", type=int, default=keep,
                    help="images reconstructed after every checkpoint for the learning curve (default 256; 0 = none)")

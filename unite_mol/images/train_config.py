@@ -49,7 +49,7 @@ class ImageTrainConfig:
     shared_weights: bool = True           # UNITE: one GE tokenizes and denoises (False: a separate denoiser GE)
     decoder_noise_prob: float = 0.5       # UNITE: share of the batch decoded from lightly noised latents
     fixed_latent_norm: bool = False       # the latent LayerNorm without gain or bias (GEConfig.latent_affine=False)
-    slot_pos: str = "learned"             # latent slots' positions (ImageConfig.slot_pos): "learned" | "sincos"
+    slot_pos: str = "sincos"              # latent slots' positions (ImageConfig.slot_pos): "sincos" | "learned"
     kl_weight: float = 1e-3               # two-stage: the VAE's KL weight
     curve_images: int = 256               # test images scored (PSNR, SSIM) at every checkpoint; 0 = none
 
@@ -88,14 +88,16 @@ class ImageTrainConfig:
 
     def image_overrides(self) -> dict[str, Any]:
         """ImageConfig fields this config sets on the preset's."""
-        return {} if self.slot_pos == "learned" else {"slot_pos": self.slot_pos}
+        return {"slot_pos": self.slot_pos}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ImageTrainConfig":
-        return cls(**check_fields(cls, d))
+        """From :meth:`to_dict`'s output; a saved config without ``slot_pos`` (a run started before it existed)
+        had learned slot positions."""
+        return cls(**check_fields(cls, {"slot_pos": "learned", **d}))
 
 
 def _default(name: str) -> Any:
@@ -127,8 +129,8 @@ def resolve(given: dict[str, Any], saved: dict[str, Any] | None) -> ImageTrainCo
     Raises:
         ValueError: if a given field differs from the saved run's, or the result is not a valid config.
     """
-    if saved is None:
-        return ImageTrainConfig.from_dict(given)
+    if saved is None:   # a fresh run: today's defaults (from_dict reads a missing slot_pos as an old run's)
+        return ImageTrainConfig.from_dict({"slot_pos": _default("slot_pos"), **given})
     cfg = ImageTrainConfig.from_dict(saved)
     clash = {k: (v, getattr(cfg, k)) for k, v in given.items() if getattr(cfg, k) != v}
     if clash:
