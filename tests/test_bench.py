@@ -32,6 +32,23 @@ def test_smoke_preset_writes_complete_finite_results(tmp_path, monkeypatch):
         assert list((out / "curves" / entry).glob("*metrics.jsonl"))
 
 
+def test_resume_goes_on_from_the_entry_checkpoint(tmp_path, monkeypatch):
+    """``--resume`` trains in RUNS/<preset>/<entry> and, called again, continues that run instead of a new one."""
+    monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
+    args = ["--preset", "smoke", "--entries", "unite", "--samples", "4", "--no-physics", "--no-data-row",
+            "--runs", str(tmp_path / "runs"), "--resume"]
+    assert main([*args, "--budget", "2s", "--out", str(tmp_path / "a")]) == 0
+    run = tmp_path / "runs" / "smoke" / "unite"
+    first = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert (run / "checkpoint.pt").exists() and first
+    assert main([*args, "--budget", "4s", "--out", str(tmp_path / "b")]) == 0    # 2 s more for the same run
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps[: len(first)] == first and steps[-1] > first[-1]                 # the same log, carried on
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["smoke"]           # no time-stamped second run
+    df = pd.read_csv(tmp_path / "b" / "results.csv")
+    assert int(df["steps"].iloc[-1]) == steps[-1]
+
+
 def test_draw_captions_say_what_is_wrong():
     from unite_mol.bench.draw import status
     from unite_mol.molecule import Molecule

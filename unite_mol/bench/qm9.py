@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="results folder (default runs/bench-results/qm9-<preset>-<date>, "
                    "not committed; pass --out benchmarks/... to keep results)")
     p.add_argument("--runs", default=str(REPO / "runs" / "bench"), help="where training runs live (not committed)")
+    p.add_argument("--resume", action="store_true",
+                   help="train each entry in RUNS/<preset>/<entry> and go on from its checkpoint there, if any (a bench "
+                        "longer than one sitting; the budget counts across sittings); default: a fresh, time-stamped run")
     p.add_argument("--no-data-row", action="store_true", help="skip the QM9-test calibration row")
     p.add_argument("--no-physics", action="store_true", help="skip the physical yardstick (xTB, PoseBusters, W1)")
     p.add_argument("--xtb-n", type=int, default=PHYSICS_XTB_N, help="valid+connected samples relaxed with GFN2-xTB per row")
@@ -165,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, entry in enumerate(entries):
             print(f"[bench qm9] entry {k + 1}/{len(entries)} {entry}: training for {pr.budget_s:.0f} s "
                   f"(ETA for all training {pr.budget_s * (len(entries) - k):.0f} s)", flush=True)
-            run_dir = Path(args.runs) / f"{pr.name}-{stamp}" / entry
-            if run_dir.exists():
+            run_dir = Path(args.runs) / (pr.name if args.resume else f"{pr.name}-{stamp}") / entry
+            if run_dir.exists() and not args.resume:
                 shutil.rmtree(run_dir)
             model, summary = train_entry(entry, pr, run_dir, args.seed)
             print(f"[bench qm9] entry {entry}: evaluating", flush=True)
