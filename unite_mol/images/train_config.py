@@ -95,9 +95,7 @@ class ImageTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ImageTrainConfig":
-        """From :meth:`to_dict`'s output; a saved config without ``slot_pos`` (a run started before it existed)
-        had learned slot positions."""
-        return cls(**check_fields(cls, {"slot_pos": "learned", **d}))
+        return cls(**check_fields(cls, d))
 
 
 def _default(name: str) -> Any:
@@ -129,9 +127,9 @@ def resolve(given: dict[str, Any], saved: dict[str, Any] | None) -> ImageTrainCo
     Raises:
         ValueError: if a given field differs from the saved run's, or the result is not a valid config.
     """
-    if saved is None:   # a fresh run: today's defaults (from_dict reads a missing slot_pos as an old run's)
-        return ImageTrainConfig.from_dict({"slot_pos": _default("slot_pos"), **given})
-    cfg = ImageTrainConfig.from_dict(saved)
+    if saved is None:
+        return ImageTrainConfig.from_dict(given)
+    cfg = ImageTrainConfig.from_dict({"slot_pos": "learned", **saved})   # a run begun before slot_pos: learned ones
     clash = {k: (v, getattr(cfg, k)) for k, v in given.items() if getattr(cfg, k) != v}
     if clash:
         what = "; ".join(f"{k} = {old!r} there, {new!r} here" for k, (new, old) in clash.items())

@@ -7,15 +7,17 @@ gradient that the reconstruction and the flow loss each put on the slot position
     .venv/bin/python benchmarks/images/ablation/slot_positions.py unite=runs/img-abl-unite tok-only=... > slot_positions.md
 """
 
-import json
 import sys
 from pathlib import Path
 
 import torch
 
+from unite_mol.images.curves import read_curve
+from unite_mol.images.io import load_image_model
+
 
 def rms(t: torch.Tensor | None) -> str:
-    return "-" if t is None else f"{float(t.float().pow(2).mean().sqrt()):.3f}"
+    return "-" if t is None else f"{float(t.detach().float().pow(2).mean().sqrt()):.3f}"
 
 
 def main(args: list[str]) -> None:
@@ -23,14 +25,10 @@ def main(args: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for arg in args:
         name, run = arg.split("=", 1)
-        model = json.loads((Path(run) / "model.json").read_text())
-        slot = model.get("image_config", {}).get("slot_pos", "learned")
-        state = torch.load(Path(run) / "model.pt", map_location="cpu", weights_only=False)
-        state = state.get("state_dict", state)
-        curve = [json.loads(line) for line in (Path(run) / ("stage1" if (Path(run) / "stage1").is_dir() else ".")
-                                               / "eval.jsonl").read_text().splitlines() if line.strip()]
-        print(f"| {name} | {slot} | {rms(state['adapter.latent_pos'])} | {rms(state.get('ge.latent_norm.weight'))} | "
-              f"{rms(state.get('ge.latent_norm.bias'))} | {curve[-1]['val_psnr']:.1f} |")
+        model = load_image_model(Path(run) / "model")
+        norm = model.ge.latent_norm                                          # no weight / bias with a fixed norm
+        print(f"| {name} | {model.adapter.config.slot_pos} | {rms(model.adapter.latent_pos)} | "
+              f"{rms(norm.weight)} | {rms(norm.bias)} | {read_curve(run)[-1]['val_psnr']:.1f} |")
 
 
 def gradients_at_init() -> None:
