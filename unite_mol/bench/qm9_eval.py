@@ -94,8 +94,8 @@ def physics_eval(samples: list, reference_molecules: Any, *, xtb_n: int, pb_n: i
             return
         if done / total + 1e-9 >= state["next"] or done == total:
             dt = max(time.time() - state["t0"], 1e-9)
-            print(f"[physics] {what}: {done}/{total}, {done / dt:.2f}/s, about {(total - done) * dt / done:.0f} s "
-                  "left", flush=True)
+            rate = f"{done / dt:.2f}/s" if done >= dt else f"{dt / done:.0f} s each"   # slow phases: seconds per item
+            print(f"[physics] {what}: {done}/{total}, {rate}, about {(total - done) * dt / done:.0f} s left", flush=True)
             state["next"] = done / total + 0.1
 
     t0 = time.time()
