@@ -25,3 +25,10 @@ $PY -m unite_mol.bench alignment unite=runs/fm-unite/model two-stage=runs/fm-two
 $PY -m unite_mol.bench alignment unite=runs/qm9-unite/model separate-weights=runs/qm9-separate-weights/model \
   no-stop-grad=runs/qm9-no-stop-grad/model two-stage=runs/qm9-two-stage/model --n 512 --threads 1 \
   --out benchmarks/alignment/qm9-small
+# 3. the 60-minute Fashion-MNIST ablation models, when benchmarks/images/ablation/launch.sh has trained them
+if [ -f runs/img-abl-two-stage-sincos/model.pt ]; then
+  $PY -m unite_mol.bench alignment unite=runs/img-abl-unite/model sincos=runs/img-abl-sincos/model \
+    separate=runs/img-abl-separate/model no-stopgrad=runs/img-abl-no-stopgrad/model \
+    two-stage=runs/img-abl-two-stage/model two-stage-sincos=runs/img-abl-two-stage-sincos/model --n 256 --threads 1 \
+    --out benchmarks/alignment/fmnist-ablation
+fi
