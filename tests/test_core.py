@@ -65,6 +65,26 @@ def test_without_stop_gradient_flow_reaches_clean_latent_and_data_path():
     assert grads(terms["flow"], [model.adapter.elem_embed.weight]) == [True]
 
 
+def test_latent_norm_stop_grad_keeps_the_flow_off_the_latent_norm_and_changes_no_value():
+    # the latent LayerNorm ends both passes: without the switch the flow loss reaches its gain and bias (which
+    # define the clean latent too); with it, not, while the GE's blocks still learn and the losses are the same
+    out = {}
+    for flag in (False, True):
+        model = tiny_model()
+        ln = model.ge.latent_norm
+        terms = unite_terms(model, qm9_batch(), torch.Generator().manual_seed(0),
+                            UniteConfig(latent_norm_stop_grad=flag))
+        out[flag] = (float(terms["flow"]), float(terms["recon"]))
+        assert grads(terms["flow"], [ln.weight, ln.bias]) == [not flag, not flag]
+        assert grads(terms["flow"], [model.ge.blocks[0].attn.qkv.weight]) == [True]
+        assert grads(terms["recon"], [ln.weight, ln.bias]) == [True, True]   # reconstruction still shapes them
+    assert out[False] == out[True]
+    # a separate denoiser's own norm does not define the clean latent: it keeps its gradient
+    sep = tiny_model(shared_weights=False)
+    terms = unite_terms(sep, qm9_batch(), torch.Generator().manual_seed(0), UniteConfig(latent_norm_stop_grad=True))
+    assert grads(terms["flow"], [sep.ge_denoise.latent_norm.weight]) == [True]
+
+
 def test_shared_weights_share_and_separate_weights_separate():
     shared = tiny_model()
     assert shared.denoiser is shared.ge and shared.ge_denoise is None

@@ -26,10 +26,10 @@ def test_two_stage_image_denoiser_sees_the_batch_class_ids(tmp_path, monkeypatch
         events.append(("labels", batch.labels.clone()))
         return embed(self, batch)
 
-    def spy_denoise(self, z_t, t, mask, cond=None):
+    def spy_denoise(self, z_t, t, mask, cond=None, **kw):
         if torch.is_grad_enabled():  # training (sampling for the checkpoint grids runs without gradients)
             events.append(("cond", None if cond is None else cond.clone(), self.ge.null_condition))
-        return denoise(self, z_t, t, mask, cond)
+        return denoise(self, z_t, t, mask, cond, **kw)
 
     monkeypatch.setattr(ImageAdapter, "embed", spy_embed)
     monkeypatch.setattr(UniteModel, "denoise", spy_denoise)

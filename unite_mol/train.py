@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "process), else cosine")
     p.add_argument("--no-stop-grad", action="store_true", help="ablation: let the flow loss reach the clean latent")
     p.add_argument("--separate-weights", action="store_true", help="ablation: separate tokenizer and denoiser GEs")
+    p.add_argument("--latent-norm-stop-grad", action="store_true",
+                   help="the stop-gradient also covers the latent LayerNorm's gain and bias in the denoising pass "
+                        "(else the flow loss can shrink latent channels to constants)")
     p.add_argument("--two-stage", action="store_true",
                    help="train the two-stage VAE-latent baseline instead (VAE, then a latent flow on its frozen "
                         "latents; the budget is split in half; same augmentation, flow settings and conditions)")
@@ -272,6 +275,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[MolTrainConfig, Any]:
 
     budget = parse_duration(args.budget) if args.budget else None
     unite = UniteConfig(stop_grad=not args.no_stop_grad, shared_weights=not args.separate_weights,
+                        latent_norm_stop_grad=args.latent_norm_stop_grad,
                         flow_copies=args.flow_copies, time_shift=args.time_shift, time_mean=args.time_mean,
                         time_uniform_frac=args.time_uniform_frac, time_uniform_min=args.time_uniform_min,
                         flow_weight=args.flow_weight, self_cond_prob=args.self_cond_prob,

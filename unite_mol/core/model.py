@@ -287,7 +287,8 @@ class GenerativeEncoder(nn.Module):
                 prefix_mask: torch.Tensor | None = None, pos: torch.Tensor | None = None,
                 z_sc: torch.Tensor | None = None, pair: torch.Tensor | None = None,
                 cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
-                return_hidden: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                return_hidden: bool = False, detach_latent_affine: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Clean-latent estimate.
 
         Args:
@@ -308,6 +309,8 @@ class GenerativeEncoder(nn.Module):
                 slot's input through a linear map; zero at padded slots. ``None`` is the same as zeros.
             return_hidden: also return the final hidden states of the slots (B, N, W), for extra heads
                 such as the two-stage baseline's posterior variance.
+            detach_latent_affine: the output LayerNorm's gain and bias without gradient (the same output): a
+                denoising pass that must not shape the clean latent through them.
         Returns:
             (B, N, d_z) through the output LayerNorm; padded slots are zero.
         """
@@ -347,7 +350,12 @@ class GenerativeEncoder(nn.Module):
             bias = None if pair is None else self.pair_bias[i](pair.to(h.dtype)).permute(0, 3, 1, 2)  # (B, H, N, N)
             h = blk(h, c, am, bias)                                              # (B, T, W)
         h = self.out_norm(h[:, -n:])                                             # (B, N, W)
-        out = self.latent_norm(self.out(h)) * mask.unsqueeze(-1)                 # (B, N, d_z)
+        ln = self.latent_norm
+        if detach_latent_affine and ln.weight is not None:
+            y = F.layer_norm(self.out(h), ln.normalized_shape, ln.weight.detach(), ln.bias.detach(), ln.eps)
+        else:
+            y = ln(self.out(h))
+        out = y * mask.unsqueeze(-1)                                             # (B, N, d_z)
         return (out, h) if return_hidden else out
 
 

@@ -12,7 +12,10 @@ decoder trunk and, for the "separate weights" ablation, a second GE used only fo
    ``stop_grad``), ``x = GE(z_t, t, cond)``, MSE in velocity space;
 4. total = reconstruction + ``flow_weight`` * flow.
 
-With ``stop_grad`` the flow loss reaches the weights only through the denoising pass. With ``flow_weight``
+With ``stop_grad`` the flow loss reaches the weights only through the denoising pass. That pass ends in the
+same latent LayerNorm as the tokenization pass, so its gain and bias still take the flow's gradient and shape
+the clean latent (a channel whose gain goes to zero is a constant, trivially denoised: two of the shipped QM9
+model's eight channels); ``latent_norm_stop_grad`` cuts that path too. With ``flow_weight``
 0 (the tokenizer-only ablation) the denoising copies are not run at all: they would add nothing to the loss
 or the gradient, only cost.
 """
@@ -35,6 +38,9 @@ class UniteConfig:
     """Objective settings (the paper's defaults unless noted)."""
 
     stop_grad: bool = True
+    latent_norm_stop_grad: bool = False   # the stop-gradient also covers the latent LayerNorm's gain and bias in the
+    #                                       denoising pass (shared weights): they define the clean latent too, and
+    #                                       through them the flow loss can shrink a channel to a constant
     shared_weights: bool = True
     flow_copies: int = 2              # denoising copies per reconstruction step (paper: 14; draft: 3)
     flow_weight: float = 1.0
@@ -158,7 +164,8 @@ class UniteModel(nn.Module):
 
     def denoise(self, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None,
                 estimate: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None) -> torch.Tensor:
+                cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
+                detach_latent_affine: bool = False) -> torch.Tensor:
         """Denoising pass: clean-latent estimate from noisy latents.  -> (B, N, d_z)
 
         ``estimate`` (B, N, d_z): the previous clean-latent estimate, for a GE that reads one
@@ -167,7 +174,9 @@ class UniteModel(nn.Module):
         computed without gradient: the flow loss reaches the weights only through this pass). ``keep``
         (B,) bool: which rows have an estimate; the others get none (zeros), as at the first step.
         ``cond_vec`` (B, C): the real-valued global condition (a GE with ``cond_features``); ``slot_vec``
-        (B, N, S): the per-slot one (a GE with ``slot_features``).
+        (B, N, S): the per-slot one (a GE with ``slot_features``). ``detach_latent_affine``: the latent
+        LayerNorm's gain and bias enter without gradient (the same values; shared weights only, as a separate
+        denoiser's norm does not define the clean latent).
         """
         cfg = self.denoiser.config
         z_sc = pair = None
@@ -186,6 +195,7 @@ class UniteModel(nn.Module):
                 if k is not None:
                     pair = pair * k.to(pair.dtype)[:, None, None, None]
         return self.denoiser(z_t, t, mask, cond=cond, pos=self.adapter.slot_pos(mask), z_sc=z_sc, pair=pair,
+                             detach_latent_affine=detach_latent_affine and self.ge_denoise is None,
                              **conditions(cond_vec, slot_vec))
 
     def sampling_denoiser(self, mask: torch.Tensor, cond: torch.Tensor | None = None, *,
@@ -294,7 +304,8 @@ def dropped_conditions(cond: torch.Tensor | None, copies: int, generator: torch.
 def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
                      cond: torch.Tensor | None, generator: torch.Generator, self_cond_prob: float,
                      estimate_from: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None) -> torch.Tensor:
+                     cond_vec: torch.Tensor | None = None, slot_vec: torch.Tensor | None = None,
+                     detach_latent_affine: bool = False) -> torch.Tensor:
     """The denoising pass of a flow loss. For a GE that reads its estimate, a ``self_cond_prob`` share of
     the rows first get a gradient-free prediction from the same ``z_t`` (or from ``estimate_from = (z', t')``,
     e.g. a noisier point of the same trajectory, as a sampler's previous step) and then read it
@@ -302,7 +313,7 @@ def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask
     two-stage baseline.  -> (B, N, d)"""
     kw = conditions(cond_vec, slot_vec)
     if not (model.reads_estimate and self_cond_prob > 0):
-        return model.denoise(z_t, t, mask, cond, **kw)
+        return model.denoise(z_t, t, mask, cond, detach_latent_affine=detach_latent_affine, **kw)
     keep = _rand(z_t.shape[0], generator, z_t.device) < self_cond_prob              # (B,)
     estimate = torch.zeros_like(z_t)                                               # (B, N, d)
     sel = keep.nonzero().squeeze(1)                                                # only those rows pay for it
@@ -312,7 +323,8 @@ def denoise_for_loss(model: UniteModel, z_t: torch.Tensor, t: torch.Tensor, mask
             est = model.denoise(z_e[sel], t_e[sel], mask[sel], None if cond is None else cond[sel],
                                 **conditions(cond_vec, slot_vec, rows=sel))
             estimate[sel] = est.to(estimate.dtype)
-    return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep, **kw)
+    return model.denoise(z_t, t, mask, cond, estimate=estimate, keep=keep, detach_latent_affine=detach_latent_affine,
+                         **kw)
 
 
 def lagged_point(target: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
@@ -364,7 +376,8 @@ def unite_terms(model: UniteModel, batch: Any, generator: torch.Generator, cfg: 
         if cfg.self_cond_lag > 0 and model.reads_estimate:
             lagged = lagged_point(target, eps, t, mk, generator, cfg.self_cond_lag, cfg.self_cond_lag_strength)
         kw = conditions(tokens.cond_vec, tokens.slot_vec, repeat=k)        # (kB, C), (kB, N, S)
-        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged, **kw)  # (kB, N, d)
+        x_pred = denoise_for_loss(model, z_t, t, mk, cond, generator, cfg.self_cond_prob, lagged,
+                                  detach_latent_affine=cfg.latent_norm_stop_grad, **kw)    # (kB, N, d)
         fl = flow_loss(x_pred, target, z_t, t, mk)
         logs["flow"] = float(fl.detach())
     logs["recon"] = float(rec.detach())

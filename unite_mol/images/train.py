@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UNITE ablation: the flow loss's gradient also reaches the tokenization pass")
     g.add_argument("--separate-weights", dest="shared_weights", action="store_false", default=keep,
                    help="UNITE ablation: a separate denoiser GE (same size) instead of sharing the tokenizer's")
+    g.add_argument("--latent-norm-stop-grad", action="store_true", default=keep,
+                   help="UNITE: the stop-gradient also covers the latent LayerNorm's gain and bias in the denoising pass")
     g.add_argument("--decoder-noise-prob", type=float, default=keep,
                    help="UNITE: share of the batch decoded from lightly noised latents (default 0.5; 0 = none)")
     g.add_argument("--fixed-latent-norm", action="store_true", default=keep,

@@ -24,7 +24,7 @@ from unite_mol.images.adapter import IMAGE_PRESETS, ImageConfig
 
 #: the config fields that only UNITE's objective has (refused with ``two_stage``), with their flags
 UNITE_ONLY = {"flow_weight": "--flow-weight", "stop_grad": "--no-stop-grad", "shared_weights": "--separate-weights",
-              "decoder_noise_prob": "--decoder-noise-prob"}
+              "decoder_noise_prob": "--decoder-noise-prob", "latent_norm_stop_grad": "--latent-norm-stop-grad"}
 #: the config fields that only the two-stage baseline has (refused without ``two_stage``), with their flags
 TWO_STAGE_ONLY = {"kl_weight": "--kl-weight"}
 #: the name of the config's block in ``config.json``
@@ -46,6 +46,7 @@ class ImageTrainConfig:
     flow_copies: int = 2                  # denoising copies per step (both entries)
     flow_weight: float = 1.0              # UNITE: weight of the flow loss; 0 = tokenizer only (no denoising pass)
     stop_grad: bool = True                # UNITE: the flow loss does not reach the clean latent
+    latent_norm_stop_grad: bool = False   # UNITE: ... nor the latent LayerNorm's gain and bias (UniteConfig's)
     shared_weights: bool = True           # UNITE: one GE tokenizes and denoises (False: a separate denoiser GE)
     decoder_noise_prob: float = 0.5       # UNITE: share of the batch decoded from lightly noised latents
     fixed_latent_norm: bool = False       # the latent LayerNorm without gain or bias (GEConfig.latent_affine=False)
@@ -80,7 +81,8 @@ class ImageTrainConfig:
     def unite(self) -> UniteConfig:
         """The UNITE objective (the baseline derives its flow settings from it)."""
         return UniteConfig(flow_copies=self.flow_copies, flow_weight=self.flow_weight, stop_grad=self.stop_grad,
-                           shared_weights=self.shared_weights, decoder_noise_prob=self.decoder_noise_prob)
+                           shared_weights=self.shared_weights, decoder_noise_prob=self.decoder_noise_prob,
+                           latent_norm_stop_grad=self.latent_norm_stop_grad)
 
     def ge_overrides(self) -> dict[str, Any]:
         """GEConfig fields this config sets on the preset's."""
