@@ -4,7 +4,8 @@
 # one evaluation of all (2,000 test images / samples per guidance scale, 25 Heun steps, guidance 1 and 2) that
 # also draws the learning curves (PSNR / SSIM of 256 fixed test images at every checkpoint, at least every 5 min).
 # Resumable: run it again and finished arms return at once, an interrupted one goes on from its checkpoint.
-# Usage: bash benchmarks/images/ablation/launch.sh   (about 5 h 20 min on an otherwise idle 2-core machine: five pairs, then the evaluation)
+# Usage: bash benchmarks/images/ablation/launch.sh   (about 61 min per pair on an otherwise idle 2-core machine,
+# seven pairs, then about 25 min of evaluation of every arm)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PY=${PY:-.venv/bin/python}
