@@ -105,6 +105,7 @@ def test_an_edited_ge_size_says_the_sidecar_was_edited(tmp_path, key, value):
 
 # ------------------------------------------------------------------------- item 11 (a): the shipped recipe
 def test_the_shipped_recipe_builds_the_shipped_models_configs():
+    from unite_mol.core import UniteConfig
     from unite_mol.core.entry import entry_objective
     from unite_mol.data import qm9
     from unite_mol.generation import DEFAULT_MODEL
@@ -118,8 +119,8 @@ def test_the_shipped_recipe_builds_the_shipped_models_configs():
     got, want = mol.to_dict(), shipped["molecule_config"]
     assert got.pop("coord_scale") == pytest.approx(want.pop("coord_scale"))
     assert got == want                                          # refiner, bond head, local weight, data tables
-    # (a field added after the model was trained is at its default, which is what it trained with)
-    assert entry_objective(cfg.entry, cfg.unite).to_dict() == {"latent_norm_stop_grad": False,
+    # (fields added after the model was trained are at their defaults, which is what it trained with)
+    assert entry_objective(cfg.entry, cfg.unite).to_dict() == {**UniteConfig().to_dict(),
                                                                **shipped["training"]["objective"]}
     # flags on the command line win over the recipe; the recipe is listed in --help
     cfg2, _ = configs_from_args(parse_args(["--run-dir", "x", "--recipe", "shipped-qm9", "--refine-layers", "1"]))
