@@ -125,3 +125,17 @@ def test_flops_per_step_are_the_mean_over_batches_spread_over_the_epoch():
     assert mean_step_flops(model, loss, epoch) == pytest.approx((2 * one[0] + 2 * one[1]) / 4)
     assert mean_step_flops(model, loss, [large]) == pytest.approx(one[1])
     assert all(p.grad is None for p in model.parameters())   # counting leaves no gradients behind
+
+
+def test_bench_preset_latent_norm_switch_reaches_the_unite_objective_only(tmp_path, monkeypatch):
+    from unite_mol.bench.qm9 import Preset
+    from unite_mol.bench.qm9_train import train_entry
+
+    monkeypatch.setenv("UNITE_MOL_NO_PROGRESS", "1")
+    preset = Preset("test", "GE-T", budget_s=0.3, batch_size=4, samples=4, recon=4, steps=2, latent_norm_stop_grad=True)
+    train_entry("unite", preset, tmp_path / "u", 0)
+    record = json.loads((tmp_path / "u" / "entry.json").read_text())
+    assert record["objective"]["latent_norm_stop_grad"] is True
+    preset = Preset("test", "GE-T", budget_s=0.3, batch_size=4, samples=4, recon=4, steps=2)
+    train_entry("unite", preset, tmp_path / "d", 0)
+    assert json.loads((tmp_path / "d" / "entry.json").read_text())["objective"]["latent_norm_stop_grad"] is False

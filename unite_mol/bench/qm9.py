@@ -73,6 +73,7 @@ class Preset:
     lr: float = 1e-3
     flow_copies: int = 2
     self_cond: bool = True  # the denoising pass reads its previous estimate (the shipped recipe; every entry)
+    latent_norm_stop_grad: bool = False  # UNITE entries: the stop-gradient also covers the latent LayerNorm's affine
 
 
 PRESETS = {
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="train each entry in RUNS/<preset>/<entry> and go on from its checkpoint there, if any (a bench "
                         "longer than one sitting; the budget counts across sittings); default: a fresh, time-stamped run")
+    p.add_argument("--latent-norm-stop-grad", action="store_true",
+                   help="UNITE entries: the flow loss does not reach the latent LayerNorm's gain and bias either "
+                        "(UniteConfig.latent_norm_stop_grad; no effect on two-stage)")
     p.add_argument("--no-data-row", action="store_true", help="skip the QM9-test calibration row")
     p.add_argument("--no-physics", action="store_true", help="skip the physical yardstick (xTB, PoseBusters, W1)")
     p.add_argument("--xtb-n", type=int, default=PHYSICS_XTB_N, help="valid+connected samples relaxed with GFN2-xTB per row")
@@ -113,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         pr = PRESETS[args.preset]
     try:
         pr = replace(pr, samples=args.samples or pr.samples, steps=args.steps or pr.steps,
-                     budget_s=parse_duration(args.budget) if args.budget else pr.budget_s)
+                     budget_s=parse_duration(args.budget) if args.budget else pr.budget_s,
+                     latent_norm_stop_grad=args.latent_norm_stop_grad or pr.latent_norm_stop_grad)
         entries = [e.strip() for e in args.entries.split(",") if e.strip()]
         bad = [e for e in entries if e not in ENTRIES]
         if bad:

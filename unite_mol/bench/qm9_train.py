@@ -48,7 +48,8 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
                        lr_schedule="cosine-budget", ckpt_every=10_000, log_every=10)
     model, record = train_any_entry(lambda **arch: build_model(ge_cfg, mol_cfg, **arch),
                                     lambda epoch: EpochBatches(data, sampler.epoch(epoch)), entry=entry,
-                                    unite=UniteConfig(flow_copies=preset.flow_copies), train=tcfg, run_dir=run_dir,
+                                    unite=UniteConfig(flow_copies=preset.flow_copies,
+                                                      latent_norm_stop_grad=preset.latent_norm_stop_grad), train=tcfg, run_dir=run_dir,
                                     augment=mol_data.random_rotation)
     if record["stopped"] == "signal":
         raise KeyboardInterrupt(f"entry {entry}, {record['stopped_in']} stopped by a signal")
