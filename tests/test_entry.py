@@ -139,3 +139,6 @@ def test_bench_preset_latent_norm_switch_reaches_the_unite_objective_only(tmp_pa
     preset = Preset("test", "GE-T", budget_s=0.3, batch_size=4, samples=4, recon=4, steps=2)
     train_entry("unite", preset, tmp_path / "d", 0)
     assert json.loads((tmp_path / "d" / "entry.json").read_text())["objective"]["latent_norm_stop_grad"] is False
+    # the scored model is kept as a model file that loads back with the same objective recorded
+    from unite_mol import load_model
+    assert load_model(tmp_path / "u" / "model").meta["training"]["objective"]["latent_norm_stop_grad"] is True

@@ -35,6 +35,7 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
     from unite_mol.core.trainer import TrainConfig
     from unite_mol.core.unite import UniteConfig
     from unite_mol.generation import build_model
+    from unite_mol.model_io import save_model
     from unite_mol.molecular import MoleculeConfig
     from unite_mol.train import EpochBatches
 
@@ -53,7 +54,14 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
                                     augment=mol_data.random_rotation)
     if record["stopped"] == "signal":
         raise KeyboardInterrupt(f"entry {entry}, {record['stopped_in']} stopped by a signal")
+    model = uncompiled(model).eval()
+    device = next(model.parameters()).device
+    # the scored model as a file too, for later analyses (`bench alignment`, `bench qm9 --checkpoint`)
+    save_model(run_dir / "model", model.cpu(), extra={"training": {
+        "entry": entry, "objective": record.get("objective"), "steps": record["steps"],
+        "elapsed_s": record["elapsed_s"], "preset": preset.__dict__, "seed": seed, "dataset": "qm9"}})
+    model.to(device)
     summary = {"entry": entry, "steps": record["steps"], "wall_s": record["elapsed_s"], "flops": record["flops"],
                "train_mol_per_s": record["steps"] * preset.batch_size / max(record["elapsed_s"], 1e-9),
                "params": record["params"], "curves": [s["curve"] for s in record["stages"]]}
-    return uncompiled(model).eval(), summary
+    return model, summary
