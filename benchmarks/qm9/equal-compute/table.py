@@ -4,6 +4,7 @@ seeds found and, with two seeds, +- half their difference; the seeds each value 
 
     python benchmarks/qm9/equal-compute/table.py 2h            # the main pair
     python benchmarks/qm9/equal-compute/table.py ablations-1h  # the half-budget ablations
+    python benchmarks/qm9/equal-compute/table.py 2h 2h-lnsg    # several tags in one table, entries labelled by tag
 """
 import argparse
 import pathlib
@@ -25,17 +26,19 @@ COLUMNS = [  # (header, results.csv column, scale, digits)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("tag", help="the run tag: 2h or ablations-1h")
+    ap.add_argument("tags", nargs="+", help="run tags: 2h, ablations-1h, 2h-lnsg")
     args = ap.parse_args()
     rows = []
-    for f in sorted(HERE.glob(f"{args.tag}-seed*-*/results.csv")):
-        seed = int(re.match(rf"{re.escape(args.tag)}-seed(\d+)-", f.parent.name).group(1))
-        df = pd.read_csv(f)
-        df = df[~df["entry"].astype(str).str.startswith("QM9 test data")]   # the calibration row: its own table
-        for _, r in df.iterrows():
-            rows.append({"seed": seed, **r.to_dict()})
+    for tag in args.tags:
+        for f in sorted(HERE.glob(f"{tag}-seed*-*/results.csv")):
+            seed = int(re.match(rf"{re.escape(tag)}-seed(\d+)-", f.parent.name).group(1))
+            df = pd.read_csv(f)
+            df = df[~df["entry"].astype(str).str.startswith("QM9 test data")]   # the calibration row: its own table
+            for _, r in df.iterrows():
+                label = r["entry"] if len(args.tags) == 1 else f"{r['entry']} [{tag}]"
+                rows.append({"seed": seed, **r.to_dict(), "entry": label})
     if not rows:
-        raise SystemExit(f"no results under {HERE}/{args.tag}-seed*-*/")
+        raise SystemExit(f"no results under {HERE}/{{{','.join(args.tags)}}}-seed*-*/")
     table = pd.DataFrame(rows)
     print("| entry | seeds | " + " | ".join(h for h, *_ in COLUMNS) + " |")
     print("|---|---|" + "---|" * len(COLUMNS))
