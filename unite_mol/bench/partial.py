@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -104,6 +104,20 @@ def integration_steps(t: float, steps: int) -> int:
 
 
 @torch.no_grad()
+def one_step(model, encoded: Encoded, t: float) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Per batch of ``encoded``: ``(z0, mask, z_t, x_pred)``, the clean latents noised to ``t`` with the batch's
+    fixed noise and the denoiser's one-step clean estimate (no self-conditioning estimate, as at a sampler's
+    first step); padding zeroed in ``z_t``."""
+    from unite_mol.core.flow import interpolate
+
+    for (z0, mask, eps, _), kw in zip(encoded.chunks, encoded.conds or [{}] * len(encoded.chunks)):
+        m = mask.unsqueeze(-1).to(z0.dtype)                                        # (B, N, 1)
+        tt = torch.full((len(z0),), float(t), device=z0.device)                    # (B,)
+        z_t = interpolate(z0, eps, tt) * m                                          # (B, N, d)
+        yield z0, mask, z_t, model.denoise(z_t, tt, mask, **kw).float()
+
+
+@torch.no_grad()
 def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES, steps: int = 25,
                       outputs: list[Arrays] | None = None) -> list[dict]:
     """One row per ``t``: scores after noising to ``t`` and integrating back, and the one-step prediction.
@@ -112,18 +126,14 @@ def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES
     ``noise_left`` is ``||x_pred - z0|| / ||z_t - z0||`` pooled over tokens (``None`` at ``t = 1``, where
     there is no noise); ``pred_rms_err`` is the RMS of ``x_pred - z0`` per channel.
     """
-    from unite_mol.core.flow import interpolate
     from unite_mol.core.samplers import sample
 
     rows = []
     for t in times:
         k = integration_steps(t, steps)
         latents, err2, dist2, count = [], 0.0, 0.0, 0
-        for (z0, mask, eps, _), kw in zip(encoded.chunks, encoded.conds or [{}] * len(encoded.chunks)):
+        for (z0, mask, z_t, x), kw in zip(one_step(model, encoded, t), encoded.conds or [{}] * len(encoded.chunks)):
             m = mask.unsqueeze(-1).to(z0.dtype)                                    # (B, N, 1)
-            tt = torch.full((len(z0),), float(t), device=z0.device)                # (B,)
-            z_t = interpolate(z0, eps, tt) * m                                      # (B, N, d)
-            x = model.denoise(z_t, tt, mask, **kw).float()                          # (B, N, d)
             err2 += float(((x - z0) * m).pow(2).sum())
             dist2 += float((z_t - z0).pow(2).sum())
             count += int(mask.sum()) * z0.shape[-1]
