@@ -32,3 +32,8 @@ if [ -f runs/img-abl-two-stage-sincos/model.pt ]; then
     two-stage=runs/img-abl-two-stage/model two-stage-sincos=runs/img-abl-two-stage-sincos/model --n 256 --threads 1 \
     --out benchmarks/alignment/fmnist-ablation
 fi
+# 4. the two-CPU-hour QM9 entries of ../qm9/equal-compute (seed 0), when launch-2h.sh has trained and scored them
+if [ -f runs/eq2h-s0/cpu/two-stage/model.pt ]; then
+  $PY -m unite_mol.bench alignment unite=runs/eq2h-s0/cpu/unite/model two-stage=runs/eq2h-s0/cpu/two-stage/model \
+    --n 512 --threads 1 --out benchmarks/alignment/qm9-2h-seed0
+fi
