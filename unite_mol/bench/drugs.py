@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(args.runs) / f"drugs-{pr.name}-{stamp}" / entry
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        model, summary = train_entry(entry, pr, run_dir, args.seed, data=train)
+        model, summary = train_entry(entry, pr, run_dir, args.seed, data=train, dataset=str(data_notes["source"]))
         print(f"[bench drugs] entry {entry}: evaluating", flush=True)
         with phase(f"reconstruction of {min(pr.recon, len(recon_test))} test molecules (with the rotation error)"):
             recon = reconstruction_eval(model, pr.recon, seed=args.seed, data=recon_test)

@@ -104,17 +104,17 @@ def integration_steps(t: float, steps: int) -> int:
 
 
 @torch.no_grad()
-def one_step(model, encoded: Encoded, t: float) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Per batch of ``encoded``: ``(z0, mask, z_t, x_pred)``, the clean latents noised to ``t`` with the batch's
-    fixed noise and the denoiser's one-step clean estimate (no self-conditioning estimate, as at a sampler's
-    first step); padding zeroed in ``z_t``."""
+def one_step(model, encoded: Encoded, t: float) -> Iterator[tuple[Any, ...]]:
+    """Per batch of ``encoded``: ``(z0, mask, z_t, x_pred, cond)``, the clean latents noised to ``t`` with the
+    batch's fixed noise, the denoiser's one-step clean estimate (no self-conditioning estimate, as at a sampler's
+    first step; padding zeroed in ``z_t``) and the batch's condition keywords of the denoiser."""
     from unite_mol.core.flow import interpolate
 
     for (z0, mask, eps, _), kw in zip(encoded.chunks, encoded.conds or [{}] * len(encoded.chunks)):
         m = mask.unsqueeze(-1).to(z0.dtype)                                        # (B, N, 1)
         tt = torch.full((len(z0),), float(t), device=z0.device)                    # (B,)
         z_t = interpolate(z0, eps, tt) * m                                          # (B, N, d)
-        yield z0, mask, z_t, model.denoise(z_t, tt, mask, **kw).float()
+        yield z0, mask, z_t, model.denoise(z_t, tt, mask, **kw).float(), kw
 
 
 @torch.no_grad()
@@ -132,7 +132,7 @@ def partial_denoising(model, encoded: Encoded, *, times: Sequence[float] = TIMES
     for t in times:
         k = integration_steps(t, steps)
         latents, err2, dist2, count = [], 0.0, 0.0, 0
-        for (z0, mask, z_t, x), kw in zip(one_step(model, encoded, t), encoded.conds or [{}] * len(encoded.chunks)):
+        for z0, mask, z_t, x, kw in one_step(model, encoded, t):
             m = mask.unsqueeze(-1).to(z0.dtype)                                    # (B, N, 1)
             err2 += float(((x - z0) * m).pow(2).sum())
             dist2 += float((z_t - z0).pow(2).sum())

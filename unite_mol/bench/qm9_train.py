@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from unite_mol.bench.qm9 import Preset
 
 
-def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data: Any = None) -> tuple[Any, dict[str, Any]]:
+def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data: Any = None,
+                dataset: str = "qm9") -> tuple[Any, dict[str, Any]]:
     """Train one entry for the preset's wall-clock budget; returns (EMA model, summary).
 
     ``data``: the training split as flat arrays (``numbers``, ``positions``, ``offsets``, ``num_atoms``, as
-    :class:`unite_mol.data.QM9Split` has them); default the QM9 training split. The model's element
+    :class:`unite_mol.data.QM9Split` has them); default the QM9 training split. ``dataset``: its name in the
+    saved model's training record (``RUN_DIR/model``). The model's element
     vocabulary, atom limit and coordinate scale come from it (:meth:`MoleculeConfig.from_data`).
 
     Raises:
@@ -50,8 +52,8 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
     model, record = train_any_entry(lambda **arch: build_model(ge_cfg, mol_cfg, **arch),
                                     lambda epoch: EpochBatches(data, sampler.epoch(epoch)), entry=entry,
                                     unite=UniteConfig(flow_copies=preset.flow_copies,
-                                                      latent_norm_stop_grad=preset.latent_norm_stop_grad), train=tcfg, run_dir=run_dir,
-                                    augment=mol_data.random_rotation)
+                                                      latent_norm_stop_grad=preset.latent_norm_stop_grad),
+                                    train=tcfg, run_dir=run_dir, augment=mol_data.random_rotation)
     if record["stopped"] == "signal":
         raise KeyboardInterrupt(f"entry {entry}, {record['stopped_in']} stopped by a signal")
     model = uncompiled(model).eval()
@@ -59,7 +61,7 @@ def train_entry(entry: str, preset: "Preset", run_dir: Path, seed: int, *, data:
     # the scored model as a file too, for later analyses (`bench alignment`, `bench qm9 --checkpoint`)
     save_model(run_dir / "model", model.cpu(), extra={"training": {
         "entry": entry, "objective": record.get("objective"), "steps": record["steps"],
-        "elapsed_s": record["elapsed_s"], "preset": preset.__dict__, "seed": seed, "dataset": "qm9"}})
+        "elapsed_s": record["elapsed_s"], "preset": preset.__dict__, "seed": seed, "dataset": dataset}})
     model.to(device)
     summary = {"entry": entry, "steps": record["steps"], "wall_s": record["elapsed_s"], "flops": record["flops"],
                "train_mol_per_s": record["steps"] * preset.batch_size / max(record["elapsed_s"], 1e-9),

@@ -32,7 +32,7 @@ def main(name: str = "qm9") -> None:
     rows = []
     for t in TIMES:
         x_err = v_err = count = 0.0
-        for z0, mask, z_t, x in one_step(model, enc, t):
+        for z0, mask, z_t, x, _ in one_step(model, enc, t):
             m = mask.unsqueeze(-1).float()                                        # (B, N, 1)
             tt = torch.full((len(z0),), t)                                        # (B,)
             x_err += float(((x - z0) * m).pow(2).sum())
